@@ -1,0 +1,5 @@
+"""resnet_det: deep residual networks for classification and C4 detection."""
+from resnet_det.modeling import build_model, list_models
+
+__version__ = "0.1.0"
+__all__ = ["build_model", "list_models", "__version__"]

@@ -1,0 +1,80 @@
+"""Normalisation layers selected by name, and frozen batch norm."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+NORMS = ("BN", "FrozenBN", "SyncBN", "GN", "")
+
+
+class FrozenBatchNorm2d(nn.Module):
+    """Batch norm with fixed statistics and affine parameters, applied as ``x * scale + shift``.
+
+    Parameter and buffer names match ``nn.BatchNorm2d`` (and detectron2), so checkpoints load
+    either way. A checkpoint that has no running statistics (MSRA/caffe2 weights store the folded
+    affine only) keeps the defaults ``mean = 0, var = 1 - eps``, which make ``scale == weight``.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features) - eps)
+
+    def scale_shift(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel ``(scale, shift)`` equivalent to this layer; used to fold it into a conv."""
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        return scale, self.bias - self.running_mean * scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.scale_shift()
+        return x * scale.view(1, -1, 1, 1).to(x.dtype) + shift.view(1, -1, 1, 1).to(x.dtype)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        # BatchNorm2d checkpoints carry a step counter that a frozen layer has no use for.
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}"
+
+    @classmethod
+    def convert_frozen_batchnorm(cls, module: nn.Module) -> nn.Module:
+        """Return ``module`` with every BatchNorm/SyncBatchNorm replaced by a frozen copy."""
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            frozen = cls(module.num_features, module.eps)
+            if module.affine:
+                frozen.weight.copy_(module.weight.detach())
+                frozen.bias.copy_(module.bias.detach())
+            if module.track_running_stats:
+                frozen.running_mean.copy_(module.running_mean)
+                frozen.running_var.copy_(module.running_var)
+            return frozen
+        for name, child in module.named_children():
+            new_child = cls.convert_frozen_batchnorm(child)
+            if new_child is not child:
+                module.add_module(name, new_child)
+        return module
+
+
+def get_norm(norm: str, channels: int) -> nn.Module:
+    """Build the normalisation layer called ``norm`` for ``channels`` channels.
+
+    ``"GN"`` uses 32 groups, as detectron2 and the GN paper do; ``""`` means no normalisation.
+    """
+    if norm == "BN":
+        return nn.BatchNorm2d(channels)
+    if norm == "FrozenBN":
+        return FrozenBatchNorm2d(channels)
+    if norm == "SyncBN":
+        return nn.SyncBatchNorm(channels)
+    if norm == "GN":
+        return nn.GroupNorm(min(32, channels), channels)
+    if norm == "":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")

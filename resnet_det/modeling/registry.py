@@ -1,0 +1,44 @@
+"""Model names -> builders: ``build_model("resnet50", norm="GN")``."""
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+from torch import nn
+
+from resnet_det.modeling.cifar import CIFAR_DEPTHS, CifarResNet
+from resnet_det.modeling.resnet import ARCH_SETTINGS, ResNet
+
+MODEL_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str, builder: Callable[..., nn.Module]) -> None:
+    """Make ``builder`` available to :func:`build_model` as ``name``."""
+    if name in MODEL_REGISTRY:
+        raise KeyError(f"model {name!r} is already registered")
+    MODEL_REGISTRY[name] = builder
+
+
+def list_models() -> list[str]:
+    """All registered model names, by family and then by depth (``resnet18`` before ``resnet101``)."""
+    def key(name: str) -> tuple[str, int]:
+        family = name.rstrip("0123456789")
+        return family, int(name[len(family):] or 0)
+    return sorted(MODEL_REGISTRY, key=key)
+
+
+def build_model(name: str, **overrides) -> nn.Module:
+    """Build the registered model ``name``; keyword ``overrides`` go to its constructor."""
+    try:
+        builder = MODEL_REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; registered: {', '.join(list_models())}") from None
+    return builder(**overrides)
+
+
+for _depth in ARCH_SETTINGS:
+    register_model(f"resnet{_depth}", partial(ResNet, _depth))
+for _depth in CIFAR_DEPTHS:
+    register_model(f"cifar_resnet{_depth}", partial(CifarResNet, _depth))
+    if _depth != 1202:
+        register_model(f"cifar_plain{_depth}", partial(CifarResNet, _depth, residual=False))

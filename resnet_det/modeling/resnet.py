@@ -1,0 +1,155 @@
+"""ImageNet ResNet-18/34/50/101/152 as in Table 1 of He et al. (2015), with detectron2 names."""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from resnet_det.modeling.blocks import BasicBlock, BottleneckBlock, ConvNorm, make_stage
+from resnet_det.modeling.norm import FrozenBatchNorm2d
+
+# Blocks per stage (res2..res5) and the block type, from Table 1.
+ARCH_SETTINGS: dict[int, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (BottleneckBlock, (3, 4, 6, 3)),
+    101: (BottleneckBlock, (3, 4, 23, 3)),
+    152: (BottleneckBlock, (3, 8, 36, 3)),
+}
+
+
+class FeatureInfo(NamedTuple):
+    """What one output of a backbone is: its name, channels and stride w.r.t. the input."""
+
+    name: str
+    channels: int
+    stride: int
+
+
+class ResNetBase(nn.Module):
+    """A stem, named residual stages and an optional ``linear`` classifier after global pooling.
+
+    Subclasses build ``stem`` and the stages, then call :meth:`_finish`. ``forward`` returns a
+    dict with the requested ``out_features`` (any of the stem, the stages and ``linear``).
+    """
+
+    stage_names: list[str]
+    feature_info: list[FeatureInfo]
+
+    def _finish(self, stages: Sequence[tuple[str, nn.Sequential, int, int]], num_classes: int,
+                out_features: Sequence[str] | None, zero_init_last: bool) -> None:
+        """Register ``stages`` as ``(name, module, channels, stride)`` and the classifier."""
+        self.stage_names = []
+        for name, stage, channels, stride in stages:
+            self.add_module(name, stage)
+            self.stage_names.append(name)
+            self.feature_info.append(FeatureInfo(name, channels, stride))
+        self.linear = nn.Linear(self.feature_info[-1].channels, num_classes) if num_classes else None
+        if out_features is None:
+            out_features = ["linear"] if num_classes else [self.stage_names[-1]]
+        known = [f.name for f in self.feature_info] + ["linear"]
+        unknown = [f for f in out_features if f not in known]
+        if unknown:
+            raise ValueError(f"unknown out_features {unknown}; available: {known}")
+        if "linear" in out_features and not num_classes:
+            raise ValueError("out_features asks for 'linear' but num_classes is 0")
+        self.out_features = list(out_features)
+        if zero_init_last:
+            for stage_name in self.stage_names:
+                for block in getattr(self, stage_name):
+                    block.zero_init_last()
+
+    def output_shape(self) -> dict[str, FeatureInfo]:
+        """Channels and stride of each requested feature map (classifier output excluded)."""
+        return {f.name: f for f in self.feature_info if f.name in self.out_features}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs: dict[str, torch.Tensor] = {}
+        x = self.stem(x)
+        if "stem" in self.out_features:
+            outputs["stem"] = x
+        for name in self.stage_names:
+            x = getattr(self, name)(x)
+            if name in self.out_features:
+                outputs[name] = x
+        if "linear" in self.out_features:
+            outputs["linear"] = self.linear(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+        return outputs
+
+    def freeze(self, freeze_at: int) -> "ResNetBase":
+        """Freeze the stem (1) and the first ``freeze_at - 1`` stages, as detectron2's ``freeze_at``.
+
+        Frozen parts stop taking gradients and their batch norms become :class:`FrozenBatchNorm2d`.
+        """
+        parts = ["stem", *self.stage_names]
+        if not 0 <= freeze_at <= len(parts):
+            raise ValueError(f"freeze_at must be in [0, {len(parts)}], got {freeze_at}")
+        for name in parts[:freeze_at]:
+            module = getattr(self, name)
+            for p in module.parameters():
+                p.requires_grad_(False)
+            FrozenBatchNorm2d.convert_frozen_batchnorm(module)
+        return self
+
+
+class BasicStem(nn.Module):
+    """7x7/2 convolution, normalisation, ReLU and 3x3/2 max pooling (stride 4 in all)."""
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 64, norm: str = "BN") -> None:
+        super().__init__()
+        self.conv1 = ConvNorm(in_channels, out_channels, 7, stride=2, norm=norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(F.relu_(self.conv1(x)), kernel_size=3, stride=2, padding=1)
+
+
+class ResNet(ResNetBase):
+    """ResNet-18/34/50/101/152 for ImageNet-size inputs.
+
+    Args:
+        depth: 18, 34, 50, 101 or 152.
+        num_classes: size of the ``linear`` classifier; 0 builds none.
+        out_features: outputs to return, from ``stem``, ``res2``..``res5``, ``linear``. Stages
+            after the last one requested are not built (a C4 trunk asks for ``res4``).
+        stride_in_1x1: stride in the bottleneck's first 1x1 (MSRA/caffe) instead of its 3x3
+            (torchvision). No effect on basic blocks.
+        shortcut: the paper's option ``"A"``, ``"B"`` (default) or ``"C"``.
+        norm: ``"BN"``, ``"FrozenBN"``, ``"SyncBN"`` or ``"GN"``.
+        zero_init_last: zero the last norm's scale in every block.
+        freeze_at: 0 freezes nothing, 1 the stem, k the stem and res2..res(k).
+        res5_dilation: 2 keeps res5 at stride 16 with dilated 3x3s (DC5 style).
+    """
+
+    def __init__(self, depth: int = 50, *, num_classes: int = 1000,
+                 out_features: Sequence[str] | None = None, stride_in_1x1: bool = False,
+                 shortcut: str = "B", norm: str = "BN", zero_init_last: bool = False,
+                 freeze_at: int = 0, res5_dilation: int = 1, in_channels: int = 3,
+                 stem_channels: int = 64) -> None:
+        super().__init__()
+        if depth not in ARCH_SETTINGS:
+            raise ValueError(f"unsupported depth {depth}; expected one of {sorted(ARCH_SETTINGS)}")
+        if res5_dilation not in (1, 2):
+            raise ValueError(f"res5_dilation must be 1 or 2, got {res5_dilation}")
+        self.depth = depth
+        block, counts = ARCH_SETTINGS[depth]
+        self.stem = BasicStem(in_channels, stem_channels, norm)
+        self.feature_info = [FeatureInfo("stem", stem_channels, 4)]
+
+        last = 5 if out_features is None or "linear" in out_features else max(
+            (int(f[3:]) for f in out_features if f.startswith("res")), default=1)
+        stages = []
+        in_ch, stride_so_far = stem_channels, 4
+        for i, stage_id in enumerate(range(2, last + 1)):
+            out_ch = 64 * 2**i * block.expansion
+            dilation = res5_dilation if stage_id == 5 else 1
+            first_stride = 1 if stage_id == 2 or dilation > 1 else 2
+            stride_so_far *= first_stride
+            stage = make_stage(block, counts[i], in_ch, out_ch, stride=first_stride,
+                               bottleneck_channels=64 * 2**i, stride_in_1x1=stride_in_1x1,
+                               shortcut=shortcut, norm=norm, dilation=dilation)
+            stages.append((f"res{stage_id}", stage, out_ch, stride_so_far))
+            in_ch = out_ch
+        self._finish(stages, num_classes, out_features, zero_init_last)
+        self.freeze(freeze_at)

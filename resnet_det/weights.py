@@ -1,0 +1,328 @@
+"""Weight styles, and conversion between torchvision, resnet_det, detectron2 and MSRA checkpoints.
+
+Every reader returns our (detectron2) parameter names; every writer is atomic. Nothing here
+executes code from a file: torch checkpoints load with ``weights_only=True`` and ``.pkl`` files
+through :mod:`resnet_det.utils.safe_pickle`.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from resnet_det.utils.atomic import atomic_torch_save, atomic_write
+from resnet_det.utils.safe_pickle import safe_pickle_load
+
+FORMATS = ("resnet_det", "torchvision", "detectron2", "caffe2")
+WRITABLE_FORMATS = ("resnet_det", "torchvision", "detectron2")
+
+
+@dataclass(frozen=True)
+class WeightStyle:
+    """How a set of weights expects its input, and where its bottlenecks put the stride.
+
+    ``pixel_mean``/``pixel_std`` are in ``channel_order`` on the 0-255 scale:
+    ``input = (pixels - pixel_mean) / pixel_std``.
+    """
+
+    name: str
+    channel_order: str
+    pixel_mean: tuple[float, float, float]
+    pixel_std: tuple[float, float, float]
+    stride_in_1x1: bool
+
+
+WEIGHT_STYLES: dict[str, WeightStyle] = {
+    "caffe": WeightStyle("caffe", "BGR", (103.530, 116.280, 123.675), (1.0, 1.0, 1.0), True),
+    "torchvision": WeightStyle("torchvision", "RGB", (123.675, 116.280, 103.530),
+                               (58.395, 57.120, 57.375), False),
+}
+
+
+def get_weight_style(name: str) -> WeightStyle:
+    """The :class:`WeightStyle` called ``name`` (``"caffe"`` or ``"torchvision"``)."""
+    try:
+        return WEIGHT_STYLES[name]
+    except KeyError:
+        raise ValueError(f"unknown weight style {name!r}; expected one of {sorted(WEIGHT_STYLES)}") from None
+
+
+class WeightsFileError(ValueError):
+    """A weights file that cannot be read or converted; the message names the file."""
+
+
+@dataclass
+class Weights:
+    """A state dict in resnet_det names plus what is known about it."""
+
+    state_dict: dict[str, torch.Tensor]
+    weight_style: str | None = None
+    arch: str | None = None
+    source_format: str = "resnet_det"
+
+    def meta(self) -> dict[str, Any]:
+        return {"format": "resnet_det", "weight_style": self.weight_style, "arch": self.arch}
+
+
+# ---- parameter names -------------------------------------------------------------------------
+
+_TV_TO_OURS = [
+    (r"^conv1\.", "stem.conv1."),
+    (r"^bn1\.", "stem.conv1.norm."),
+    (r"^layer(\d)\.(\d+)\.conv(\d)\.", lambda m: f"res{int(m[1]) + 1}.{m[2]}.conv{m[3]}."),
+    (r"^layer(\d)\.(\d+)\.bn(\d)\.", lambda m: f"res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.norm."),
+    (r"^layer(\d)\.(\d+)\.downsample\.0\.", lambda m: f"res{int(m[1]) + 1}.{m[2]}.shortcut."),
+    (r"^layer(\d)\.(\d+)\.downsample\.1\.", lambda m: f"res{int(m[1]) + 1}.{m[2]}.shortcut.norm."),
+    (r"^fc\.", "linear."),
+]
+_OURS_TO_TV = [
+    (r"^stem\.conv1\.norm\.", "bn1."),
+    (r"^stem\.conv1\.", "conv1."),
+    (r"^res(\d)\.(\d+)\.conv(\d)\.norm\.", lambda m: f"layer{int(m[1]) - 1}.{m[2]}.bn{m[3]}."),
+    (r"^res(\d)\.(\d+)\.conv(\d)\.", lambda m: f"layer{int(m[1]) - 1}.{m[2]}.conv{m[3]}."),
+    (r"^res(\d)\.(\d+)\.shortcut\.norm\.", lambda m: f"layer{int(m[1]) - 1}.{m[2]}.downsample.1."),
+    (r"^res(\d)\.(\d+)\.shortcut\.", lambda m: f"layer{int(m[1]) - 1}.{m[2]}.downsample.0."),
+    (r"^linear\.", "fc."),
+]
+_C2_PARAM = {"w": "weight", "b": "bias", "s": "weight", "rm": "running_mean", "riv": "running_var"}
+_C2_CONV = {"a": "conv1", "b": "conv2", "c": "conv3"}
+
+
+def _rename(name: str, rules: list, source: str) -> str:
+    for pattern, repl in rules:
+        new, n = re.subn(pattern, repl, name)
+        if n:
+            return new
+    raise WeightsFileError(f"unexpected {source} parameter name {name!r}")
+
+
+def _caffe2_name_to_ours(name: str) -> str:
+    """MSRA/caffe2 blob names (``res2_0_branch2a_bn_s``) to ours (``res2.0.conv1.norm.weight``)."""
+    if m := re.fullmatch(r"conv1_(w|b)", name):
+        return f"stem.conv1.{_C2_PARAM[m[1]]}"
+    if m := re.fullmatch(r"res_conv1_bn_(s|b|rm|riv)", name):
+        return f"stem.conv1.norm.{_C2_PARAM[m[1]]}"
+    if m := re.fullmatch(r"fc1000_(w|b)", name):
+        return f"linear.{_C2_PARAM[m[1]]}"
+    if m := re.fullmatch(r"res(\d)_(\d+)_branch(1|2[abc])(_bn)?_(w|b|s|rm|riv)", name):
+        conv = "shortcut" if m[3] == "1" else _C2_CONV[m[3][1]]
+        norm = ".norm" if m[4] else ""
+        return f"res{m[1]}.{m[2]}.{conv}{norm}.{_C2_PARAM[m[5]]}"
+    raise WeightsFileError(f"unexpected MSRA/caffe2 blob name {name!r}")
+
+
+def torchvision_to_resnet_det(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a torchvision ResNet state dict to resnet_det/detectron2 names."""
+    return {_rename(k, _TV_TO_OURS, "torchvision"): v for k, v in state_dict.items()}
+
+
+def resnet_det_to_torchvision(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a resnet_det state dict to torchvision's ``resnetNN()`` names."""
+    return {_rename(k, _OURS_TO_TV, "resnet_det"): v for k, v in state_dict.items()}
+
+
+def caffe2_to_resnet_det(blobs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Convert MSRA/caffe2 blobs; their batch norms are folded affines, given neutral statistics."""
+    out = {_caffe2_name_to_ours(k): _to_tensor(v) for k, v in blobs.items()
+           if not k.endswith("_momentum")}
+    for key in [k for k in out if k.endswith(".norm.weight")]:
+        prefix = key[: -len("weight")]
+        n = out[key].numel()
+        # mean 0 and var 1 - eps make any batch norm (eps 1e-5) compute exactly weight * x + bias.
+        out.setdefault(prefix + "running_mean", torch.zeros(n))
+        out.setdefault(prefix + "running_var", torch.ones(n) - 1e-5)
+    return out
+
+
+def _to_tensor(value: Any) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        # A copy: pickled arrays may be read-only or strided, and 0-d arrays must stay 0-d.
+        return torch.from_numpy(np.array(value, order="C", copy=True))
+    return torch.as_tensor(value)
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+def read_weights_file(path: str | os.PathLike) -> Any:
+    """Load the raw object in ``path`` without running code from it."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsFileError(f"{path}: no such weights file")
+    try:
+        if path.suffix == ".pkl":
+            return safe_pickle_load(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise WeightsFileError(f"{path}: refused to load: {e}") from None
+    except (EOFError, RuntimeError, OSError, ValueError) as e:
+        raise WeightsFileError(f"{path}: not a readable weights file ({type(e).__name__}: {e})") from None
+
+
+def detect_format(obj: Any) -> str:
+    """Guess which of :data:`FORMATS` a loaded checkpoint object is in."""
+    if not isinstance(obj, Mapping):
+        raise WeightsFileError(f"expected a dict of weights, found {type(obj).__name__}")
+    if isinstance(obj.get("meta"), Mapping) and obj["meta"].get("format") == "resnet_det":
+        return "resnet_det"
+    if "blobs" in obj:
+        return "caffe2"
+    if "__author__" in obj and isinstance(obj.get("model"), Mapping):
+        return "caffe2" if _looks_caffe2(obj["model"]) else "detectron2"
+    state = _unwrap(obj)
+    if "layer1.0.conv1.weight" in state or "fc.weight" in state:
+        return "torchvision"
+    if "stem.conv1.weight" in state:
+        return "resnet_det"
+    if _looks_caffe2(state):
+        return "caffe2"
+    raise WeightsFileError("cannot tell the checkpoint format from its keys "
+                           f"(first few: {sorted(state)[:5]}); pass the format explicitly")
+
+
+def _looks_caffe2(state: Mapping[str, Any]) -> bool:
+    return "conv1_w" in state or any(k.startswith("res2_0_branch") for k in state)
+
+
+def _unwrap(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The state dict inside common wrappers (``{"model": ...}``, ``{"state_dict": ...}``, caffe2 blobs)."""
+    for key in ("model", "state_dict", "blobs"):
+        if isinstance(obj.get(key), Mapping):
+            return obj[key]
+    return obj
+
+
+def load_weights(path: str | os.PathLike, fmt: str | None = None) -> Weights:
+    """Read any supported checkpoint in ``path`` as :class:`Weights` in resnet_det names."""
+    obj = read_weights_file(path)
+    try:
+        fmt = fmt or detect_format(obj)
+        if fmt not in FORMATS:
+            raise WeightsFileError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+        state = _unwrap(obj)
+        meta = obj.get("meta") if fmt == "resnet_det" else obj
+        style = meta.get("weight_style") if isinstance(meta, Mapping) else None
+        if fmt == "torchvision":
+            state, style = torchvision_to_resnet_det(state), "torchvision"
+        elif fmt == "caffe2":
+            state, style = caffe2_to_resnet_det(state), "caffe"
+        else:
+            state = {k: _to_tensor(v) for k, v in state.items()}
+            if fmt == "detectron2" and style is None and obj.get("__author__") == "torchvision":
+                style = "torchvision"  # written by detectron2's convert-torchvision-to-d2
+        weights = Weights(state, style, None, fmt)
+        weights.arch = (meta.get("arch") if isinstance(meta, Mapping) else None) or infer_arch(state)
+        return weights
+    except WeightsFileError as e:
+        raise WeightsFileError(f"{path}: {e}") from None
+
+
+_IMAGENET_COUNTS = {(2, 2, 2, 2, False): 18, (3, 4, 6, 3, False): 34, (3, 4, 6, 3, True): 50,
+                    (3, 4, 23, 3, True): 101, (3, 8, 36, 3, True): 152}
+
+
+def infer_arch(state_dict: Mapping[str, Any]) -> str | None:
+    """The registered model name whose layout matches ``state_dict``, if any."""
+    blocks: dict[int, set[int]] = {}
+    for key in state_dict:
+        if m := re.match(r"res(\d)\.(\d+)\.", key):
+            blocks.setdefault(int(m[1]), set()).add(int(m[2]))
+    counts = tuple(len(blocks[s]) for s in sorted(blocks))
+    bottleneck = any(".conv3." in k for k in state_dict)
+    if sorted(blocks) == [2, 3, 4, 5] and (depth := _IMAGENET_COUNTS.get((*counts, bottleneck))):
+        return f"resnet{depth}"
+    if sorted(blocks) == [2, 3, 4] and len(set(counts)) == 1 and not bottleneck:
+        return f"cifar_resnet{6 * counts[0] + 2}"
+    return None
+
+
+# ---- writing -------------------------------------------------------------------------------
+
+def save_weights(weights: Weights, path: str | os.PathLike, fmt: str = "resnet_det") -> Path:
+    """Write ``weights`` to ``path`` in ``fmt`` (one of :data:`WRITABLE_FORMATS`), atomically."""
+    state = {k: v.detach().cpu() for k, v in weights.state_dict.items()}
+    if fmt == "resnet_det":
+        return atomic_torch_save({"model": state, "meta": weights.meta()}, path)
+    if fmt == "torchvision":
+        if weights.weight_style != "torchvision" and _has_bottlenecks(state):
+            raise WeightsFileError(
+                f"{path}: these weights are {weights.weight_style or 'of unknown'} style; torchvision's "
+                "ResNet puts the bottleneck stride in the 3x3, so it would compute a different function")
+        return atomic_torch_save(resnet_det_to_torchvision(state), path)
+    if fmt == "detectron2":
+        payload = {
+            "model": {k: v.numpy() for k, v in state.items()},
+            "__author__": "resnet_det",
+            # Lets detectron2 match "res5.*" to "roi_heads.res5.*" in C4 models.
+            "matching_heuristics": True,
+            **{k: v for k, v in weights.meta().items() if k != "format"},
+        }
+        return atomic_write(path, lambda f: pickle.dump(payload, f, protocol=4))
+    raise ValueError(f"cannot write format {fmt!r}; expected one of {WRITABLE_FORMATS}")
+
+
+def _has_bottlenecks(state: Mapping[str, torch.Tensor]) -> bool:
+    return any(".conv3." in k for k in state)
+
+
+# ---- loading into a model ------------------------------------------------------------------
+
+@dataclass
+class LoadReport:
+    """What did not fit when a state dict was loaded into a model."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def __str__(self) -> str:
+        lines = []
+        if self.missing:
+            lines.append(f"missing in checkpoint ({len(self.missing)}): {', '.join(self.missing)}")
+        if self.unexpected:
+            lines.append(f"not in model ({len(self.unexpected)}): {', '.join(self.unexpected)}")
+        for key, want, got in self.mismatched:
+            lines.append(f"shape mismatch {key}: model {want}, checkpoint {got}")
+        return "\n".join(lines) or "all keys matched"
+
+
+class WeightsMismatchError(ValueError):
+    """The checkpoint does not fit the model; ``report`` says how."""
+
+    def __init__(self, report: LoadReport, source: str = "checkpoint") -> None:
+        super().__init__(f"{source} does not fit the model:\n{report}")
+        self.report = report
+
+
+def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *,
+                            strict: bool = True, source: str = "checkpoint") -> LoadReport:
+    """Load what fits; with ``strict`` raise :class:`WeightsMismatchError` unless everything fits.
+
+    Unlike ``nn.Module.load_state_dict``, shape mismatches are reported alongside missing and
+    unexpected keys instead of failing one at a time.
+    """
+    own = model.state_dict()
+    report = LoadReport(
+        missing=sorted(k for k in own if k not in state_dict and not k.endswith("num_batches_tracked")),
+        unexpected=sorted(k for k in state_dict if k not in own),
+        mismatched=[(k, tuple(own[k].shape), tuple(v.shape)) for k, v in state_dict.items()
+                    if k in own and own[k].shape != v.shape],
+    )
+    if strict and not report.ok:
+        raise WeightsMismatchError(report, source)
+    bad = {k for k, _, _ in report.mismatched}
+    fitting = {k: v for k, v in state_dict.items() if k in own and k not in bad}
+    model.load_state_dict(fitting, strict=False)
+    return report
