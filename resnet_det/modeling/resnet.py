@@ -1,6 +1,7 @@
 """ImageNet ResNet-18/34/50/101/152 as in Table 1 of He et al. (2015), with detectron2 names."""
 from __future__ import annotations
 
+import re
 from typing import NamedTuple, Sequence
 
 import torch
@@ -137,8 +138,9 @@ class ResNet(ResNetBase):
         self.stem = BasicStem(in_channels, stem_channels, norm)
         self.feature_info = [FeatureInfo("stem", stem_channels, 4)]
 
-        last = 5 if out_features is None or "linear" in out_features else max(
-            (int(f[3:]) for f in out_features if f.startswith("res")), default=1)
+        # Build up to the last stage asked for; unknown names are reported by _finish.
+        requested = [int(f[3:]) for f in out_features or () if re.fullmatch(r"res[2-5]", f)]
+        last = 5 if out_features is None or "linear" in out_features else max(requested, default=1)
         stages = []
         in_ch, stride_so_far = stem_channels, 4
         for i, stage_id in enumerate(range(2, last + 1)):

@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from resnet_det import build_model
+from resnet_det.modeling.cifar import CifarResNet
+from resnet_det.utils.complexity import count_parameters
+
+PAPER_MPARAMS = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7, 1202: 19.4}
+
+
+@pytest.mark.parametrize("depth", PAPER_MPARAMS)
+def test_parameter_counts_match_table6(depth):
+    params = count_parameters(build_model(f"cifar_resnet{depth}")) / 1e6
+    assert params == pytest.approx(PAPER_MPARAMS[depth], rel=0.05)
+
+
+@pytest.mark.parametrize("depth", [20, 56])
+def test_layers_and_outputs(depth):
+    model = build_model(f"cifar_resnet{depth}", out_features=["res2", "res3", "res4", "linear"]).eval()
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) + 1 == depth  # 6n+2 weighted layers: 6n+1 convs and the classifier
+    out = model(torch.randn(2, 3, 32, 32))
+    assert [out[s].shape[1:] for s in ("res2", "res3", "res4")] == [(16, 32, 32), (32, 16, 16), (64, 8, 8)]
+    assert out["linear"].shape == (2, 10)
+
+
+def test_plain_net_has_same_layers_but_no_shortcuts():
+    plain, res = build_model("cifar_plain20"), build_model("cifar_resnet20")
+    assert count_parameters(plain) == count_parameters(res)
+    assert all(not b.residual for s in ("res2", "res3", "res4") for b in getattr(plain, s))
+    # The same weights compute different functions once shortcuts are removed.
+    plain.load_state_dict(res.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    assert not torch.allclose(plain.eval()(x)["linear"], res.eval()(x)["linear"])
+
+
+def test_option_b_adds_projections():
+    assert count_parameters(CifarResNet(20, shortcut="B")) > count_parameters(CifarResNet(20, shortcut="A"))
+
+
+@pytest.mark.parametrize("depth", [19, 2])
+def test_depth_must_be_6n_plus_2(depth):
+    with pytest.raises(ValueError, match="6n\\+2"):
+        CifarResNet(depth)

@@ -1,0 +1,186 @@
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from resnet_det import build_model
+from resnet_det.weights import (Weights, WeightsFileError, WeightsMismatchError, caffe2_to_resnet_det,
+                                detect_format, get_weight_style, infer_arch, load_state_dict_checked,
+                                load_weights, save_weights)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _trained_like(name: str, **kwargs) -> torch.nn.Module:
+    """A model whose batch-norm statistics are not the defaults, so mapping errors show."""
+    model = build_model(name, **kwargs)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.num_batches_tracked.fill_(123)
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+    return model.eval()
+
+
+def _assert_state_equal(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("style", ["caffe", "torchvision"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_detectron2_pkl_round_trip_is_bit_exact(tmp_path, name, style):
+    model = _trained_like(name, stride_in_1x1=get_weight_style(style).stride_in_1x1)
+    save_weights(Weights(model.state_dict(), style, name), tmp_path / "w.pkl", "detectron2")
+    raw = pickle.load(open(tmp_path / "w.pkl", "rb"))
+    assert raw["matching_heuristics"] and isinstance(raw["model"]["res2.0.conv1.weight"], np.ndarray)
+    back = load_weights(tmp_path / "w.pkl")
+    assert (back.source_format, back.weight_style, back.arch) == ("detectron2", style, name)
+    _assert_state_equal(back.state_dict, model.state_dict())
+    save_weights(back, tmp_path / "w.pth", "resnet_det")
+    again = load_weights(tmp_path / "w.pth")
+    assert (again.source_format, again.weight_style) == ("resnet_det", style)
+    _assert_state_equal(again.state_dict, model.state_dict())
+
+
+def _to_caffe2_name(key: str) -> str:
+    """ours -> MSRA blob names, written out independently of the converter under test."""
+    parts = key.split(".")
+    leaf = {"weight": "w", "bias": "b"}[parts[-1]]
+    if parts[0] == "linear":
+        return f"fc1000_{leaf}"
+    if parts[0] == "stem":
+        return "res_conv1_bn_" + {"w": "s", "b": "b"}[leaf] if parts[2] == "norm" else f"conv1_{leaf}"
+    stage, block, conv = parts[0][3], parts[1], parts[2]
+    branch = "branch1" if conv == "shortcut" else "branch2" + "abc"[int(conv[-1]) - 1]
+    if parts[3] == "norm":
+        return f"res{stage}_{block}_{branch}_bn_" + {"w": "s", "b": "b"}[leaf]
+    return f"res{stage}_{block}_{branch}_{leaf}"
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_msra_caffe2_blobs_load_with_folded_batchnorm(tmp_path, name):
+    ref = _trained_like(name, stride_in_1x1=True)
+    blobs = {}
+    for mod_name, m in ref.named_modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            scale = m.weight / (m.running_var + m.eps).sqrt()
+            blobs[_to_caffe2_name(mod_name + ".weight")] = scale.detach().numpy()
+            blobs[_to_caffe2_name(mod_name + ".bias")] = (m.bias - m.running_mean * scale).detach().numpy()
+        elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            for p_name, p in m.named_parameters(recurse=False):
+                blobs[_to_caffe2_name(f"{mod_name}.{p_name}")] = p.detach().numpy()
+    blobs["res2_0_branch2a_w_momentum"] = np.zeros(1)  # solver state in Detectron1 files is skipped
+    with open(tmp_path / "R.pkl", "wb") as f:
+        pickle.dump({"blobs": blobs}, f)
+    w = load_weights(tmp_path / "R.pkl")
+    assert (w.source_format, w.weight_style, w.arch) == ("caffe2", "caffe", name)
+    model = build_model(name, stride_in_1x1=True).eval()
+    load_state_dict_checked(model, w.state_dict)
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(model(x)["linear"], ref(x)["linear"], atol=1e-4, rtol=1e-4)
+
+
+def test_caffe2_names():
+    names = ["conv1_w", "res_conv1_bn_s", "res2_0_branch2a_w", "res3_0_branch1_bn_b", "fc1000_w"]
+    out = caffe2_to_resnet_det({n: np.ones(4, np.float32) for n in names})
+    assert {"stem.conv1.weight", "stem.conv1.norm.weight", "res2.0.conv1.weight",
+            "res3.0.shortcut.norm.bias", "linear.weight"} <= out.keys()
+    with pytest.raises(WeightsFileError, match="unexpected MSRA"):
+        caffe2_to_resnet_det({"res2_0_branch2z_w": np.ones(1)})
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("suffix", [".pkl", ".pth"])
+def test_code_in_a_pickle_never_runs(tmp_path, suffix):
+    marker = tmp_path / "pwned"
+    path = tmp_path / f"evil{suffix}"
+    payload = {"model": {"stem.conv1.weight": _Evil(marker)}}
+    if suffix == ".pkl":
+        path.write_bytes(pickle.dumps(payload))
+    else:
+        torch.save(payload, path)
+    with pytest.raises(WeightsFileError, match="refused to load") as err:
+        load_weights(path)
+    assert str(path) in str(err.value)
+    assert not marker.exists()
+    result = subprocess.run([sys.executable, f"{REPO}/tools/convert_weights.py", str(path),
+                             str(tmp_path / "out.pth"), "--to", "resnet_det"], capture_output=True, text=True)
+    assert result.returncode == 1 and "refused to load" in result.stderr
+    assert not marker.exists() and not (tmp_path / "out.pth").exists()
+
+
+def test_format_detection():
+    tv = torchvision.models.resnet18().state_dict()
+    ours = build_model("resnet18").state_dict()
+    assert detect_format(tv) == "torchvision"
+    assert detect_format({"state_dict": tv}) == "torchvision"
+    assert detect_format(ours) == "resnet_det"
+    assert detect_format({"model": ours, "__author__": "x"}) == "detectron2"
+    assert detect_format({"conv1_w": 0, "res2_0_branch2a_w": 0}) == "caffe2"
+    with pytest.raises(WeightsFileError, match="cannot tell"):
+        detect_format({"foo": 1})
+
+
+def test_unreadable_and_missing_files_name_the_file(tmp_path):
+    with pytest.raises(WeightsFileError, match="no such weights file"):
+        load_weights(tmp_path / "nope.pth")
+    bad = tmp_path / "truncated.pth"
+    bad.write_bytes(b"PK\x03\x04garbage")
+    with pytest.raises(WeightsFileError, match="truncated.pth"):
+        load_weights(bad)
+
+
+def test_torchvision_export_refuses_caffe_bottlenecks(tmp_path):
+    w = Weights(build_model("resnet50", stride_in_1x1=True).state_dict(), "caffe", "resnet50")
+    with pytest.raises(WeightsFileError, match="stride"):
+        save_weights(w, tmp_path / "tv.pth", "torchvision")
+    assert not (tmp_path / "tv.pth").exists()
+
+
+def test_mismatch_report_lists_every_problem():
+    r18 = build_model("resnet18").state_dict()
+    with pytest.raises(WeightsMismatchError) as err:
+        load_state_dict_checked(build_model("resnet18", num_classes=10), r18)
+    assert "linear.weight: model (10, 512), checkpoint (1000, 512)" in str(err.value)
+    report = load_state_dict_checked(build_model("resnet34"), r18, strict=False)
+    assert "res3.3.conv1.weight" in report.missing and not report.unexpected and not report.ok
+    report = load_state_dict_checked(build_model("resnet18", out_features=["res4"], num_classes=0), r18,
+                                     strict=False)
+    assert "res5.0.conv1.weight" in report.unexpected and "linear.weight" in report.unexpected
+
+
+def test_infer_arch():
+    for name in ("resnet18", "resnet34", "resnet50", "resnet101", "cifar_resnet56"):
+        assert infer_arch(build_model(name).state_dict()) == name
+    assert infer_arch({"foo": 1}) is None
+
+
+def test_convert_tool_round_trips_torchvision(tmp_path):
+    tv = torchvision.models.resnet50()
+    torch.save(tv.state_dict(), tmp_path / "tv.pth")
+    tool = [sys.executable, f"{REPO}/tools/convert_weights.py"]
+    steps = [("tv.pth", "d2.pkl", "detectron2"), ("d2.pkl", "ours.pth", "resnet_det"),
+             ("ours.pth", "tv2.pth", "torchvision")]
+    for src, dst, fmt in steps:
+        subprocess.run([*tool, str(tmp_path / src), str(tmp_path / dst), "--to", fmt], check=True,
+                       capture_output=True)
+    assert load_weights(tmp_path / "ours.pth").weight_style == "torchvision"
+    back = torch.load(tmp_path / "tv2.pth", weights_only=True)
+    _assert_state_equal(back, tv.state_dict())
