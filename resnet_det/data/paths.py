@@ -1,0 +1,19 @@
+"""Where datasets live: ``$RESNET_DET_DATASETS`` (default ``./datasets``) or a config override."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset is not where it was looked for; the message names the places."""
+
+
+def datasets_root(override: str | os.PathLike = "") -> Path:
+    """The folder that holds the standard dataset layouts."""
+    return Path(override or os.environ.get("RESNET_DET_DATASETS", "datasets")).expanduser()
+
+
+def cache_dir() -> Path:
+    """Where generated data is cached: ``$RESNET_DET_CACHE`` or ``~/.cache/resnet_det``."""
+    return Path(os.environ.get("RESNET_DET_CACHE", Path.home() / ".cache" / "resnet_det")).expanduser()

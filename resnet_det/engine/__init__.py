@@ -1,0 +1,1 @@
+"""Training loops, checkpointing, schedules and the distributed plumbing they share."""

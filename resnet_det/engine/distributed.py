@@ -1,0 +1,51 @@
+"""torch.distributed set-up for ``torchrun`` launches, and helpers that are no-ops in one process."""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+
+def init_distributed(device: str) -> torch.device:
+    """Join the process group that ``torchrun`` describes (if any) and return this rank's device.
+
+    NCCL on CUDA, gloo on the CPU. Each rank takes the GPU ``LOCAL_RANK``.
+    """
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("MODEL.DEVICE is cuda but no CUDA device is available; use MODEL.DEVICE cpu")
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if device.startswith("cuda"):
+        torch_device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(torch_device)
+    else:
+        torch_device = torch.device(device)
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if torch_device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, timeout=timedelta(minutes=30))
+    return torch_device
+
+
+def get_rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def get_world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def is_main_process() -> bool:
+    return get_rank() == 0
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over all ranks (in place) and return it."""
+    if get_world_size() > 1:
+        dist.all_reduce(tensor)
+    return tensor
+
+
+def barrier() -> None:
+    if get_world_size() > 1:
+        dist.barrier()

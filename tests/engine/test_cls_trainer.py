@@ -1,0 +1,90 @@
+import json
+
+import pytest
+import torch
+
+from resnet_det.config import load_config
+from resnet_det.engine.cls_trainer import ClassificationTrainer, NonFiniteLossError
+
+DEMO = "configs/demo_cls.yaml"
+
+
+def _cfg(tmp_path, *overrides):
+    return load_config(DEMO, ["OUTPUT_DIR", str(tmp_path), "SOLVER.IMS_PER_BATCH", "32",
+                              "SOLVER.MAX_ITER", "30", "SOLVER.STEPS", "(20,)", "SOLVER.WARMUP_ITERS", "5",
+                              "SOLVER.CHECKPOINT_PERIOD", "10", "TEST.EVAL_PERIOD", "0", "LOG_PERIOD", "5",
+                              "DETERMINISTIC", "True", *overrides])
+
+
+def _final_state(path):
+    return torch.load(path / "model_final.pth", weights_only=True)["model"]
+
+
+def test_demo_learns_and_writes_outputs(tmp_path):
+    cfg = _cfg(tmp_path, "SOLVER.MAX_ITER", "150", "SOLVER.STEPS", "(120,)", "SOLVER.IMS_PER_BATCH", "64")
+    trainer = ClassificationTrainer(cfg)
+    before = trainer.evaluate()["shapes_test"]["top1_error"]
+    metrics = trainer.train()
+    # 10 balanced classes: chance is 90% error. 150 steps of ResNet-20 get far below it.
+    assert before > 70
+    assert metrics["top1_error"] < 30
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["top1_error"] == metrics["top1_error"] and saved["iterations"] == 150
+    log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert log[0]["loss"] > log[-2]["loss"]
+    ckpt = torch.load(tmp_path / "model_final.pth", weights_only=True)
+    assert ckpt["meta"] == {"format": "resnet_det", "weight_style": "torchvision", "arch": "cifar_resnet20"}
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
+    ClassificationTrainer(_cfg(tmp_path / "straight")).train()
+
+    interrupted = ClassificationTrainer(_cfg(tmp_path / "resumed"))
+    real_get = interrupted.batches.get
+
+    def crash_at_17(iteration):
+        if iteration == 17:
+            raise _Interrupt
+        return real_get(iteration)
+
+    monkeypatch.setattr(interrupted.batches, "get", crash_at_17)
+    with pytest.raises(_Interrupt):
+        interrupted.train()
+    assert (tmp_path / "resumed" / "last_checkpoint").read_text() == "model_0000010.pth"
+
+    resumed = ClassificationTrainer(_cfg(tmp_path / "resumed"))
+    resumed.load(resume=True)
+    assert resumed.start_iter == 10
+    resumed.train()
+    a, b = _final_state(tmp_path / "straight"), _final_state(tmp_path / "resumed")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nonfinite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+    trainer = ClassificationTrainer(_cfg(tmp_path, "SOLVER.CHECKPOINT_PERIOD", "2", "LOG_PERIOD", "1"))
+    real_predict, calls = trainer.predict, []
+
+    def nan_from_step_5(images):
+        calls.append(1)
+        logits = real_predict(images)
+        return logits * float("nan") if len(calls) > 5 else logits
+
+    monkeypatch.setattr(trainer, "predict", nan_from_step_5)
+    with pytest.raises(NonFiniteLossError, match="NaN/Inf by iteration 6") as err:
+        trainer.train()
+    assert "model_0000004.pth" in str(err.value)
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000004.pth"
+    state = torch.load(tmp_path / "model_0000004.pth", weights_only=True)["model"]
+    assert all(v.isfinite().all() for v in state.values() if v.is_floating_point())
+
+
+def test_diverging_weights_are_never_checkpointed(tmp_path):
+    trainer = ClassificationTrainer(_cfg(tmp_path, "SOLVER.BASE_LR", "1e12", "SOLVER.WARMUP_ITERS", "0",
+                                         "SOLVER.CHECKPOINT_PERIOD", "2", "LOG_PERIOD", "1"))
+    with pytest.raises(NonFiniteLossError, match="none yet"):
+        trainer.train()
+    assert not list(tmp_path.glob("*.pth"))
