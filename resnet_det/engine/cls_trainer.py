@@ -15,13 +15,13 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from resnet_det.config import CfgNode
-from resnet_det.data.classification import load_array_dataset
-from resnet_det.data.tensor_batches import TensorBatches
-from resnet_det.engine.checkpoint import Checkpointer, unwrap
+from resnet_det.data.classification import build_eval_batches, build_train_batches, load_classification_dataset
+from resnet_det.data.cls_transforms import pca_lighting
+from resnet_det.engine.checkpoint import Checkpointer
 from resnet_det.engine.distributed import get_rank, get_world_size, init_distributed, is_main_process
 from resnet_det.engine.events import EventWriter
 from resnet_det.engine.lr_scheduler import build_lr_scheduler
-from resnet_det.evaluation.classification import evaluate_arrays, topk_correct
+from resnet_det.evaluation.classification import evaluate_views, topk_correct
 from resnet_det.modeling import build_model
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.utils.atomic import atomic_write
@@ -50,10 +50,6 @@ def _all_finite(model: nn.Module) -> bool:
     return all(bool(t.isfinite().all()) for t in model.state_dict().values() if t.is_floating_point())
 
 
-def _to_device_nchw(images, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
-
-
 class ClassificationTrainer:
     """SGD training of a classifier on an in-memory dataset, with exact resume and evaluation."""
 
@@ -68,15 +64,10 @@ class ClassificationTrainer:
         self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if cfg.SOLVER.AMP.ENABLED
                          else contextlib.nullcontext())
 
-        train = load_array_dataset(cfg.DATASETS.TRAIN[0], cfg.DATASETS.ROOT)
-        if len(train.classes) != cfg.MODEL.NUM_CLASSES:
-            raise ValueError(f"{cfg.DATASETS.TRAIN[0]} has {len(train.classes)} classes but "
-                             f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES}")
-        self.batches = TensorBatches(
-            _to_device_nchw(train.images, self.device), torch.from_numpy(train.labels).to(self.device),
-            cfg.SOLVER.IMS_PER_BATCH, seed=cfg.SEED, pad=cfg.INPUT.PAD, crop=cfg.INPUT.CROP_SIZE,
-            flip=cfg.INPUT.RANDOM_FLIP, rank=get_rank(), world_size=get_world_size())
-        self.test_sets = {name: load_array_dataset(name, cfg.DATASETS.ROOT) for name in cfg.DATASETS.TEST}
+        rank, world = get_rank(), get_world_size()
+        self.test_batches = {name: build_eval_batches(cfg, load_classification_dataset(name, cfg.DATASETS.ROOT),
+                                                      self.device, rank, world)
+                             for name in cfg.DATASETS.TEST}
 
         self.normalize = Normalize(cfg.MODEL.WEIGHT_STYLE).to(self.device)
         model = build_classifier(cfg).to(self.device)
@@ -92,6 +83,19 @@ class ClassificationTrainer:
                                          scheduler=self.scheduler)
         self.model = model
         self.start_iter = 0
+        self._batches = None
+
+    @property
+    def batches(self):
+        """The training batch source, loaded on first use (evaluation alone needs no training data)."""
+        if self._batches is None:
+            cfg = self.cfg
+            train = load_classification_dataset(cfg.DATASETS.TRAIN[0], cfg.DATASETS.ROOT)
+            if len(train.classes) != cfg.MODEL.NUM_CLASSES:
+                raise ValueError(f"{cfg.DATASETS.TRAIN[0]} has {len(train.classes)} classes but "
+                                 f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES}")
+            self._batches = build_train_batches(cfg, train, self.device, get_rank(), get_world_size())
+        return self._batches
 
     def load(self, resume: bool) -> None:
         """Resume from ``OUTPUT_DIR``'s last checkpoint when asked and present, else load MODEL.WEIGHTS."""
@@ -119,13 +123,11 @@ class ClassificationTrainer:
             return self.model(x)["linear"]
 
     def evaluate(self) -> dict[str, dict[str, float]]:
-        """Top-1/top-5 error on every test set."""
+        """Top-1/top-5 error on every test set (views as TEST.MODE says)."""
         self.model.eval()
         try:
-            return {name: evaluate_arrays(self.predict, _to_device_nchw(ds.images, self.device),
-                                          torch.from_numpy(ds.labels).to(self.device),
-                                          self.cfg.TEST.IMS_PER_BATCH)
-                    for name, ds in self.test_sets.items()}
+            return {name: evaluate_views(self.predict, batches(), self.device)
+                    for name, batches in self.test_batches.items()}
         finally:
             self.model.train()
 
@@ -145,8 +147,11 @@ class ClassificationTrainer:
         self.model.train()
         bar = tqdm(range(self.start_iter, max_iter), initial=self.start_iter, total=max_iter,
                    disable=not is_main_process(), desc="train", dynamic_ncols=True)
-        for it in bar:
-            images, labels = self.batches.get(it)
+        for it, (images, labels) in zip(bar, self.batches.iterate(self.start_iter)):
+            if cfg.INPUT.COLOR_AUG:
+                stream = self.batches.stream
+                images = pca_lighting(images.float(), cfg.INPUT.COLOR_AUG, stream.torch_generator(it),
+                                      stream.local_slots)
             logits = self.predict(images)
             loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.SOLVER.LABEL_SMOOTHING)
             self.optimizer.zero_grad(set_to_none=True)

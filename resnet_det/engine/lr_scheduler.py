@@ -9,12 +9,12 @@ import torch
 
 
 def lr_factor(iteration: int, *, name: str, max_iter: int, steps: Sequence[int] = (), gamma: float = 0.1,
-              warmup_iters: int = 0, warmup_factor: float = 0.1) -> float:
+              warmup_iters: int = 0, warmup_factor: float = 0.1, warmup_method: str = "linear") -> float:
     """The multiplier of the base LR at ``iteration`` (0-based).
 
     ``WarmupMultiStepLR`` multiplies by ``gamma`` at each of ``steps``; ``WarmupCosineLR`` decays
-    to zero at ``max_iter``. During the first ``warmup_iters`` the factor ramps linearly from
-    ``warmup_factor`` to 1 (detectron2's linear warmup).
+    to zero at ``max_iter``. During the first ``warmup_iters`` the factor is multiplied by
+    ``warmup_factor`` (``constant``) or by a ramp from ``warmup_factor`` to 1 (``linear``).
     """
     if name == "WarmupMultiStepLR":
         factor = gamma ** bisect.bisect_right(list(steps), iteration)
@@ -23,8 +23,13 @@ def lr_factor(iteration: int, *, name: str, max_iter: int, steps: Sequence[int] 
     else:
         raise ValueError(f"unknown LR scheduler {name!r}; expected WarmupMultiStepLR or WarmupCosineLR")
     if iteration < warmup_iters:
-        alpha = iteration / warmup_iters
-        factor *= warmup_factor * (1 - alpha) + alpha
+        if warmup_method == "constant":
+            factor *= warmup_factor
+        elif warmup_method == "linear":
+            alpha = iteration / warmup_iters
+            factor *= warmup_factor * (1 - alpha) + alpha
+        else:
+            raise ValueError(f"unknown warmup method {warmup_method!r}; expected linear or constant")
     return factor
 
 
@@ -32,6 +37,6 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer, solver_cfg) -> torch.op
     """A ``LambdaLR`` stepping once per iteration from a config's ``SOLVER`` node."""
     kwargs = dict(name=solver_cfg.LR_SCHEDULER_NAME, max_iter=solver_cfg.MAX_ITER, steps=solver_cfg.STEPS,
                   gamma=solver_cfg.GAMMA, warmup_iters=solver_cfg.WARMUP_ITERS,
-                  warmup_factor=solver_cfg.WARMUP_FACTOR)
-    lr_factor(0, **kwargs)  # fail on a bad scheduler name now, not at the first step
+                  warmup_factor=solver_cfg.WARMUP_FACTOR, warmup_method=solver_cfg.WARMUP_METHOD)
+    lr_factor(0, **kwargs)  # fail on a bad scheduler or warmup name now, not at the first step
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, **kwargs))

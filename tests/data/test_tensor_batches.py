@@ -1,11 +1,11 @@
 import numpy as np
 import torch
 
-from resnet_det.data.tensor_batches import TensorBatches, random_crop
+from resnet_det.data.tensor_batches import TensorBatches, crop_windows
 
 
 def _data(n=50):
-    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 3, 8, 8).contiguous()
+    images = torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8)
     return images, torch.arange(n)
 
 
@@ -18,18 +18,27 @@ def test_batches_are_a_pure_function_of_iteration():
     assert not torch.equal(a.get(0)[1], a.get(1)[1])
 
 
+def test_ranks_split_exactly_the_single_process_batch():
+    images, labels = _data()
+    kw = dict(seed=1, pad=2, crop=8, flip=True)
+    single = TensorBatches(images, labels, 10, **kw)
+    ranks = [TensorBatches(images, labels, 10, rank=r, world_size=2, **kw) for r in range(2)]
+    for it in (0, 3, 9):
+        x, y = single.get(it)
+        parts = [r.get(it) for r in ranks]
+        assert torch.equal(torch.cat([p[0] for p in parts]), x)
+        assert torch.equal(torch.cat([p[1] for p in parts]), y)
+
+
 def test_each_epoch_visits_every_sample_once_across_ranks():
     images, labels = _data(40)
     ranks = [TensorBatches(images, labels, 8, seed=0, rank=r, world_size=2) for r in range(2)]
-    epoch = np.concatenate([r.indices(it) for it in range(5) for r in ranks])
+    epoch = np.concatenate([r.stream.indices(it) for it in range(5) for r in ranks])
     assert sorted(epoch.tolist()) == list(range(40))
-    assert not np.array_equal(ranks[0].indices(5), ranks[0].indices(0))  # next epoch reshuffles
+    assert not np.array_equal(ranks[0].stream.indices(5), ranks[0].stream.indices(0))  # reshuffled
 
 
-def test_random_crop_takes_windows_of_the_padded_image():
-    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4) + 1
-    out = random_crop(x, 1, 4, torch.Generator().manual_seed(0))
-    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
-    for i in range(2):
-        windows = [padded[i, :, r:r + 4, c:c + 4] for r in range(3) for c in range(3)]
-        assert any(torch.equal(out[i], w) for w in windows)
+def test_crop_windows_gathers_each_samples_own_window():
+    x = torch.arange(2 * 3 * 6 * 6).view(2, 3, 6, 6)
+    out = crop_windows(x, torch.tensor([0, 2]), torch.tensor([1, 0]), 4)
+    assert torch.equal(out[0], x[0, :, 0:4, 1:5]) and torch.equal(out[1], x[1, :, 2:6, 0:4])

@@ -1,0 +1,91 @@
+"""Per-image classification augmentation and the paper's test-time views (numpy/OpenCV, uint8 RGB)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+# AlexNet's PCA lighting noise on RGB in [0, 1] (the "standard colour augmentation" of the paper).
+_PCA_EIGVAL = torch.tensor([0.2175, 0.0188, 0.0045])
+_PCA_EIGVEC = torch.tensor([[-0.5675, 0.7192, 0.4009],
+                            [-0.5808, -0.0045, -0.8140],
+                            [-0.5836, -0.6948, 0.4203]])
+
+
+class ImageDecodeError(ValueError):
+    """An image file that cannot be decoded; the message names it."""
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Decode an image file as H x W x 3 uint8 RGB (grayscale and alpha are converted)."""
+    data = np.fromfile(str(path), np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ImageDecodeError(f"{path}: cannot decode image ({data.size} bytes)")
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+def resize_shorter(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize so that the shorter side is ``size``, keeping the aspect ratio."""
+    h, w = image.shape[:2]
+    scale = size / min(h, w)
+    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+    if (new_h, new_w) == (h, w):
+        return image
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, (new_w, new_h), interpolation=interp)
+
+
+def center_crop(image: np.ndarray, size: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    top, left = (h - size) // 2, (w - size) // 2
+    return image[top:top + size, left:left + size]
+
+
+def train_view(image: np.ndarray, rng: np.random.Generator, *, shorter_side: Sequence[int], crop: int,
+               flip: bool) -> np.ndarray:
+    """Scale augmentation (shorter side uniform in ``shorter_side``), a random crop and a random flip."""
+    image = resize_shorter(image, int(rng.integers(shorter_side[0], shorter_side[1] + 1)))
+    h, w = image.shape[:2]
+    top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+    image = image[top:top + crop, left:left + crop]
+    if flip and rng.random() < 0.5:
+        image = image[:, ::-1]
+    return np.ascontiguousarray(image)
+
+
+def eval_views(image: np.ndarray, mode: str, *, resize: int = 256, crop: int = 224,
+               scales: Sequence[int] = (224, 256, 384, 480, 640)) -> list[np.ndarray]:
+    """The views whose scores are averaged at test time.
+
+    ``center``: one centre crop after resizing the shorter side to ``resize``. ``10crop``: the
+    four corners and the centre, and their mirror images (Table 3). ``multiscale``: the whole image
+    with its shorter side at each of ``scales``, and mirrored; the network runs fully
+    convolutionally on it, since global pooling followed by the linear layer equals the linear
+    layer applied at every position and averaged (Table 4/5).
+    """
+    if mode == "center":
+        return [np.ascontiguousarray(center_crop(resize_shorter(image, resize), crop))]
+    if mode == "10crop":
+        image = resize_shorter(image, resize)
+        h, w = image.shape[:2]
+        corners = [(0, 0), (0, w - crop), (h - crop, 0), (h - crop, w - crop), ((h - crop) // 2, (w - crop) // 2)]
+        crops = [image[t:t + crop, s:s + crop] for t, s in corners]
+        return [np.ascontiguousarray(c) for c in crops + [c[:, ::-1] for c in crops]]
+    if mode == "multiscale":
+        views = [resize_shorter(image, s) for s in scales]
+        return [np.ascontiguousarray(v) for v in views + [v[:, ::-1] for v in views]]
+    raise ValueError(f"unknown test mode {mode!r}; expected center, 10crop or multiscale")
+
+
+def pca_lighting(images: torch.Tensor, std: float, generator: torch.Generator, slots: range) -> torch.Tensor:
+    """Add AlexNet's PCA colour noise to a float batch of RGB images on the 0-255 scale.
+
+    Noise is drawn for the whole global batch and ``slots`` picks this batch's part of it.
+    """
+    alpha = torch.randn(slots.stop, 3, generator=generator)[slots.start:] * std
+    shift = (alpha * _PCA_EIGVAL) @ _PCA_EIGVEC.T * 255.0
+    return images + shift.to(images.device, images.dtype)[:, :, None, None]

@@ -1,0 +1,113 @@
+"""Training and evaluation batches decoded from image files by DataLoader workers (ImageNet)."""
+from __future__ import annotations
+
+import logging
+from itertools import count
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from resnet_det.data.cls_transforms import ImageDecodeError, eval_views, read_rgb, train_view
+from resnet_det.data.sampling import EpochStream
+
+logger = logging.getLogger(__name__)
+_MAX_SUBSTITUTES = 8
+
+
+def _to_chw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(image).permute(2, 0, 1)
+
+
+class _TrainSamples(Dataset):
+    """Item ``(iteration, slot)``: the augmented sample that slot of that iteration gets."""
+
+    def __init__(self, paths: Sequence[Path], labels: Sequence[int], stream: EpochStream, **view_kwargs) -> None:
+        self.paths, self.labels, self.stream, self.view_kwargs = paths, labels, stream, view_kwargs
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
+        iteration, slot = key
+        index = int(self.stream.indices(iteration)[slot])
+        rng = self.stream.rng(iteration, self.stream.local_slots[slot])
+        # An unreadable file is logged and replaced by a deterministic neighbour, so one bad JPEG
+        # does not end a days-long run.
+        for attempt in range(_MAX_SUBSTITUTES):
+            path = self.paths[(index + attempt) % len(self.paths)]
+            try:
+                image = read_rgb(path)
+            except ImageDecodeError as e:
+                logger.warning("skipping unreadable training image: %s", e)
+                continue
+            return _to_chw(train_view(image, rng, **self.view_kwargs)), self.labels[(index + attempt) % len(self.paths)]
+        raise ImageDecodeError(f"{_MAX_SUBSTITUTES} consecutive unreadable images from {self.paths[index]}")
+
+
+class _IterationSlots(Sampler):
+    def __init__(self, start: int, slots: int) -> None:
+        self.start, self.slots = start, slots
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for it in count(self.start):
+            yield [(it, s) for s in range(self.slots)]
+
+
+def _stack(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.stack([x for x, _ in batch]), torch.tensor([y for _, y in batch])
+
+
+class FileBatches:
+    """Endless training batches from image files with scale augmentation, crop and flip."""
+
+    def __init__(self, paths: Sequence[Path], labels: Sequence[int], batch_size: int, *, seed: int,
+                 shorter_side: Sequence[int], crop: int, flip: bool, device: torch.device, num_workers: int,
+                 rank: int = 0, world_size: int = 1) -> None:
+        self.stream = EpochStream(len(paths), batch_size, seed=seed, rank=rank, world_size=world_size)
+        self.samples = _TrainSamples(paths, labels, self.stream, shorter_side=tuple(shorter_side), crop=crop,
+                                     flip=flip)
+        self.device, self.num_workers = device, num_workers
+
+    def iterate(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches for iterations ``start, start + 1, ...``, decoded ahead by the workers."""
+        loader = DataLoader(self.samples, batch_sampler=_IterationSlots(start, self.stream.local),
+                            num_workers=self.num_workers, collate_fn=_stack,
+                            pin_memory=self.device.type == "cuda",
+                            prefetch_factor=4 if self.num_workers else None)
+        for images, labels in loader:
+            yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+
+
+class _EvalSamples(Dataset):
+    def __init__(self, paths: Sequence[Path], labels: Sequence[int], **view_kwargs) -> None:
+        self.paths, self.labels, self.view_kwargs = paths, labels, view_kwargs
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[list[torch.Tensor], int]:
+        views = eval_views(read_rgb(self.paths[index]), **self.view_kwargs)
+        return [_to_chw(v) for v in views], self.labels[index]
+
+
+def _stack_views(batch: list[tuple[list[torch.Tensor], int]]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    num_views = len(batch[0][0])
+    return ([torch.stack([views[v] for views, _ in batch]) for v in range(num_views)],
+            torch.tensor([y for _, y in batch]))
+
+
+def file_eval_batches(paths: Sequence[Path], labels: Sequence[int], *, batch_size: int, num_workers: int,
+                      rank: int = 0, world_size: int = 1, **view_kwargs
+                      ) -> Iterator[tuple[list[torch.Tensor], torch.Tensor]]:
+    """``(views, labels)`` batches of this rank's share of the images; each view is N x 3 x H x W.
+
+    Multi-scale views keep each image's aspect ratio, so they come one image per batch.
+    """
+    shard = list(range(rank, len(paths), world_size))
+    dataset = _EvalSamples([paths[i] for i in shard], [labels[i] for i in shard], **view_kwargs)
+    if view_kwargs.get("mode") == "multiscale":
+        batch_size = 1
+    return iter(DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_stack_views))

@@ -1,0 +1,50 @@
+"""Which samples a training iteration gets, as a pure function of ``(seed, iteration, rank)``.
+
+No sampler state needs saving: a run resumed at iteration ``k`` draws exactly the samples the
+uninterrupted run drew at ``k``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class EpochStream:
+    """Endless epochs, each a fresh permutation of ``num_samples``, cut into global batches.
+
+    A global batch of ``batch_size`` is split evenly among ``world_size`` ranks; an epoch's last
+    partial batch is dropped.
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not divisible by {world_size} processes")
+        if batch_size > num_samples:
+            raise ValueError(f"batch size {batch_size} exceeds the dataset size {num_samples}")
+        self.num_samples, self.batch_size = num_samples, batch_size
+        self.local = batch_size // world_size
+        self.seed, self.rank = seed, rank
+
+    @property
+    def local_slots(self) -> range:
+        """This rank's positions within the global batch."""
+        return range(self.rank * self.local, (self.rank + 1) * self.local)
+
+    def indices(self, iteration: int) -> np.ndarray:
+        """Dataset indices of this rank's samples at ``iteration``."""
+        epoch, step = divmod(iteration, self.num_samples // self.batch_size)
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.num_samples)
+        start = step * self.batch_size + self.local_slots.start
+        return order[start:start + self.local]
+
+    # Augmentation draws depend on the sample's position in the global batch, never on the rank, so
+    # N processes see exactly the batches one process would.
+
+    def rng(self, iteration: int, slot: int) -> np.random.Generator:
+        """A generator for the sample at global ``slot`` of ``iteration``."""
+        return np.random.default_rng([self.seed, iteration, slot])
+
+    def torch_generator(self, iteration: int) -> torch.Generator:
+        """A torch generator for whole-global-batch draws at ``iteration`` (slice with ``local_slots``)."""
+        seed = int(np.random.default_rng([self.seed, iteration]).integers(2**63 - 1))
+        return torch.Generator().manual_seed(seed)

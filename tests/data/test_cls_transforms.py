@@ -1,0 +1,61 @@
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from resnet_det.data.cls_transforms import (ImageDecodeError, eval_views, pca_lighting, read_rgb,
+                                            resize_shorter, train_view)
+
+
+def _image(h=300, w=400):
+    return np.random.default_rng(0).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def test_ten_crop_is_corners_centre_and_mirrors():
+    image = _image()
+    views = eval_views(image, "10crop", resize=256, crop=224)
+    resized = resize_shorter(image, 256)
+    assert resized.shape[:2] == (256, 341)
+    assert len(views) == 10 and all(v.shape == (224, 224, 3) for v in views)
+    assert np.array_equal(views[0], resized[:224, :224])
+    assert np.array_equal(views[3], resized[-224:, -224:])
+    assert np.array_equal(views[4], resized[16:240, 58:282])
+    for i in range(5):
+        assert np.array_equal(views[i + 5], views[i][:, ::-1])
+
+
+def test_center_and_multiscale_views():
+    image = _image()
+    (center,) = eval_views(image, "center", resize=256, crop=224)
+    assert np.array_equal(center, eval_views(image, "10crop")[4])
+    views = eval_views(image, "multiscale", scales=(224, 480))
+    assert [min(v.shape[:2]) for v in views] == [224, 480, 224, 480]
+    assert views[1].shape[:2] == (480, 640) and np.array_equal(views[3], views[1][:, ::-1])
+    with pytest.raises(ValueError, match="unknown test mode"):
+        eval_views(image, "5crop")
+
+
+def test_train_view_scale_and_crop():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        view = train_view(_image(), rng, shorter_side=(256, 480), crop=224, flip=True)
+        assert view.shape == (224, 224, 3) and view.flags.c_contiguous
+
+
+def test_read_rgb_converts_and_names_bad_files(tmp_path):
+    bgr = _image(8, 8)
+    cv2.imwrite(str(tmp_path / "a.png"), bgr)
+    assert np.array_equal(read_rgb(tmp_path / "a.png"), bgr[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "g.png"), bgr[:, :, 0])
+    assert read_rgb(tmp_path / "g.png").shape == (8, 8, 3)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageDecodeError, match="empty.jpg"):
+        read_rgb(tmp_path / "empty.jpg")
+
+
+def test_pca_lighting_shifts_each_image_by_one_colour_and_splits_by_slot():
+    images = torch.zeros(4, 3, 2, 2)
+    full = pca_lighting(images, 0.1, torch.Generator().manual_seed(0), range(0, 4))
+    half = pca_lighting(images[2:], 0.1, torch.Generator().manual_seed(0), range(2, 4))
+    assert torch.equal(full[2:], half)
+    assert torch.all(full == full[:, :, :1, :1]) and full.abs().max() > 0

@@ -1,0 +1,40 @@
+"""Evaluation of image-file datasets (ImageNet samples) through the trainer's --eval-only path."""
+import pytest
+import torch
+
+from resnet_det.config import load_config
+from resnet_det.data.cls_transforms import eval_views, read_rgb
+from resnet_det.data.imagenet import load_imagenet_split
+from resnet_det.engine.cls_trainer import ClassificationTrainer
+
+
+@pytest.fixture
+def imagenet_root(shared_data, tmp_path):
+    (tmp_path / "imagenet").symlink_to(shared_data / "imagenet_samples")
+    return tmp_path
+
+
+@pytest.mark.parametrize("mode", ["center", "10crop"])
+def test_eval_matches_a_direct_loop(imagenet_root, mode):
+    cfg = load_config("configs/imagenet_r18.yaml", [
+        "DATASETS.ROOT", str(imagenet_root), "TEST.MODE", mode, "TEST.IMS_PER_BATCH", "16",
+        "DATALOADER.NUM_WORKERS", "2", "OUTPUT_DIR", str(imagenet_root / "out"), "MODEL.DEVICE", "cpu",
+        "SOLVER.AMP.ENABLED", "False"])
+    trainer = ClassificationTrainer(cfg)
+    # Make the random classifier confident about something, so errors are not all ties.
+    torch.nn.init.normal_(trainer.model.linear.weight, std=0.5)
+    result = trainer.evaluate()["imagenet_val"]
+    assert result["num_images"] == 100
+
+    paths, labels, _ = load_imagenet_split(imagenet_root / "imagenet", "val")
+    trainer.model.eval()
+    correct1 = correct5 = 0
+    with torch.no_grad():
+        for path, label in zip(paths[:100], labels):
+            views = [torch.from_numpy(v).permute(2, 0, 1)[None] for v in eval_views(read_rgb(path), mode)]
+            probs = sum(trainer.predict(v).softmax(1) for v in views)[0]
+            top5 = probs.topk(5).indices.tolist()
+            correct1 += top5[0] == label
+            correct5 += label in top5
+    assert result["top1_error"] == pytest.approx(100 * (1 - correct1 / 100))
+    assert result["top5_error"] == pytest.approx(100 * (1 - correct5 / 100))
