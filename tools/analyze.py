@@ -2,15 +2,25 @@
 """Analyses of the paper's networks.
 
     python tools/analyze.py table1     # parameters and multiply-adds beside the paper's Table 1
+    python tools/analyze.py fig6 output/cifar_plain20 output/cifar_plain56 output/cifar_resnet20 \
+        output/cifar_resnet56 --out fig6.png        # error curves from training runs
+    python tools/analyze.py fig7 output/cifar_plain20/model_final.pth output/cifar_resnet20/model_final.pth \
+        --out fig7.png                              # 3x3 layer response stds on the test set
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+import torch
 import torchvision
 
 from resnet_det import build_model
+from resnet_det.analysis.curves import plot_fig6, read_curves
+from resnet_det.analysis.responses import plot_fig7, response_stds
+from resnet_det.data.classification import load_classification_dataset
+from resnet_det.modeling.preprocess import Normalize
+from resnet_det.weights import load_state_dict_checked, load_weights
 from resnet_det.modeling.cifar import CIFAR_DEPTHS
 from resnet_det.modeling.resnet import ARCH_SETTINGS
 from resnet_det.utils.complexity import count_multiply_adds, count_parameters
@@ -40,13 +50,48 @@ def table1() -> str:
     return "\n".join(rows)
 
 
+def fig7(checkpoints: list[str], dataset: str, root: str, num_images: int, out: str) -> dict[str, list[float]]:
+    """Response stds of each checkpoint's 3x3 layers on ``num_images`` test images; plot them."""
+    data = load_classification_dataset(dataset, root)
+    images = torch.from_numpy(data.images[:num_images]).permute(0, 3, 1, 2)
+    stds = {}
+    for path in checkpoints:
+        weights = load_weights(path)
+        if weights.arch is None:
+            raise SystemExit(f"{path}: cannot tell the architecture; train it with tools/train_cls.py")
+        model = build_model(weights.arch, num_classes=len(data.classes))
+        load_state_dict_checked(model, weights.state_dict, source=path)
+        inputs = Normalize(weights.weight_style or "torchvision")(images)
+        name = weights.arch.replace("cifar_", "").replace("resnet", "ResNet-").replace("plain", "plain-")
+        stds[name] = response_stds(model, inputs)
+    plot_fig7(stds, out)
+    return stds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("table1", help="parameters and FLOPs beside the paper's Table 1")
+    p6 = sub.add_parser("fig6", help="training/test error curves of plain and residual nets")
+    p6.add_argument("runs", nargs="+", help="OUTPUT_DIRs of tools/train_cls.py runs")
+    p6.add_argument("--test-set", help="test set whose error to plot (default: the run's first)")
+    p6.add_argument("--out", default="fig6.png")
+    p7 = sub.add_parser("fig7", help="std of each 3x3 layer's response, plain vs residual")
+    p7.add_argument("checkpoints", nargs="+", help="trained checkpoints (their arch is read from them)")
+    p7.add_argument("--dataset", default="cifar10_test")
+    p7.add_argument("--root", default="", help="datasets root (default: $RESNET_DET_DATASETS or ./datasets)")
+    p7.add_argument("--num-images", type=int, default=1000)
+    p7.add_argument("--out", default="fig7.png")
     args = parser.parse_args(argv)
     if args.command == "table1":
         print(table1())
+    elif args.command == "fig6":
+        print(plot_fig6([read_curves(run, args.test_set) for run in args.runs], args.out))
+    else:
+        stds = fig7(args.checkpoints, args.dataset, args.root, args.num_images, args.out)
+        for name, values in stds.items():
+            print(f"{name}: {len(values)} layers, mean std {sum(values) / len(values):.3f}")
+        print(args.out)
     return 0
 
 

@@ -1,0 +1,65 @@
+"""Fig. 6: training and test error over iterations, plain nets beside residual nets."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import yaml  # noqa: E402
+
+
+@dataclass
+class Curves:
+    """One run's error curves, in percent, keyed by iteration."""
+
+    name: str
+    train: dict[int, float]
+    test: dict[int, float]
+
+
+def read_curves(run_dir: str | Path, test_set: str | None = None) -> Curves:
+    """Training and test top-1 error from a run's ``metrics.jsonl`` (later lines win on resume).
+
+    The run is named after ``MODEL.ARCH`` in its ``config.yaml``; the test set defaults to the
+    first of ``DATASETS.TEST``.
+    """
+    run_dir = Path(run_dir)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    test_set = test_set or config["DATASETS"]["TEST"][0]
+    train, test = {}, {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if "train_top1_error" in record:
+            train[record["iteration"]] = record["train_top1_error"]
+        if f"{test_set}/top1_error" in record:
+            test[record["iteration"]] = record[f"{test_set}/top1_error"]
+    return Curves(config["MODEL"]["ARCH"], train, test)
+
+
+def _label(arch: str) -> str:
+    return arch.replace("cifar_", "").replace("resnet", "ResNet-").replace("plain", "plain-")
+
+
+def plot_fig6(runs: list[Curves], out: str | Path) -> Path:
+    """Dashed training error and bold test error; plain nets left, ResNets right, as the paper."""
+    groups = {"plain": [r for r in runs if "plain" in r.name], "residual": [r for r in runs if "plain" not in r.name]}
+    groups = {k: v for k, v in groups.items() if v}
+    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5), squeeze=False)
+    for ax, (title, members) in zip(axes[0], groups.items()):
+        for i, run in enumerate(members):
+            colour = f"C{i}"
+            ax.plot([k / 1e4 for k in run.train], list(run.train.values()), "--", color=colour, linewidth=0.8)
+            ax.plot([k / 1e4 for k in run.test], list(run.test.values()), "-", color=colour, linewidth=2,
+                    label=_label(run.name))
+        ax.set(xlabel="iter. (1e4)", ylabel="error (%)", title=f"{title} nets (dashed: training, bold: test)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

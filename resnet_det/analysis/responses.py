@@ -1,0 +1,69 @@
+"""Fig. 7: the standard deviation of each 3x3 layer's response, plain nets against ResNets.
+
+A response is the output of a 3x3 convolution's normalisation, before the ReLU and before the
+shortcut is added. Its std is taken per channel over images and positions, then averaged over
+channels.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from resnet_det.modeling.blocks import ConvNorm  # noqa: E402
+
+
+@torch.no_grad()
+def response_stds(model: nn.Module, inputs: torch.Tensor, batch_size: int = 250) -> list[float]:
+    """Std of every 3x3 layer's normalised response over ``inputs`` (already normalised), in layer order."""
+    layers = [m for m in model.modules() if isinstance(m, ConvNorm) and m.kernel_size == (3, 3)]
+    # Per layer: per-channel sum, sum of squares, and the number of values per channel.
+    moments: list[list] = [[0.0, 0.0, 0] for _ in layers]
+
+    def hook(i: int):
+        def record(_module, _inputs, output):
+            x = output.double().transpose(0, 1).flatten(1)
+            moments[i][0] += x.sum(1)
+            moments[i][1] += (x * x).sum(1)
+            moments[i][2] += x.shape[1]
+        return record
+
+    handles = [layer.norm.register_forward_hook(hook(i)) for i, layer in enumerate(layers)]
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(inputs), batch_size):
+            model(inputs[start:start + batch_size])
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    stds = []
+    for total, total_sq, n in moments:
+        mean = total / n
+        stds.append((total_sq / n - mean * mean).clamp_min(0).sqrt().mean().item())
+    return stds
+
+
+def plot_fig7(stds: dict[str, list[float]], out: str | Path) -> Path:
+    """Top: stds in layer order; bottom: sorted in descending order, as the paper's Fig. 7."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 7))
+    for i, (name, values) in enumerate(stds.items()):
+        style = "--" if "plain" in name else "-"
+        top.plot(range(1, len(values) + 1), values, style, color=f"C{i}", label=name)
+        bottom.plot(range(1, len(values) + 1), sorted(values, reverse=True), style, color=f"C{i}", label=name)
+    top.set(xlabel="layer index (original)", ylabel="std")
+    bottom.set(xlabel="layer index (sorted by magnitude)", ylabel="std")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
