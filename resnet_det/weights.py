@@ -6,6 +6,7 @@ through :mod:`resnet_det.utils.safe_pickle`.
 """
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import re
@@ -73,34 +74,45 @@ class Weights:
 
 # ---- parameter names -------------------------------------------------------------------------
 
-_TV_TO_OURS = [
-    (r"^conv1\.", "stem.conv1."),
-    (r"^bn1\.", "stem.conv1.norm."),
-    (r"^layer(\d)\.(\d+)\.conv(\d)\.", lambda m: f"res{int(m[1]) + 1}.{m[2]}.conv{m[3]}."),
-    (r"^layer(\d)\.(\d+)\.bn(\d)\.", lambda m: f"res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.norm."),
-    (r"^layer(\d)\.(\d+)\.downsample\.0\.", lambda m: f"res{int(m[1]) + 1}.{m[2]}.shortcut."),
-    (r"^layer(\d)\.(\d+)\.downsample\.1\.", lambda m: f"res{int(m[1]) + 1}.{m[2]}.shortcut.norm."),
-    (r"^fc\.", "linear."),
-]
-_OURS_TO_TV = [
-    (r"^stem\.conv1\.norm\.", "bn1."),
-    (r"^stem\.conv1\.", "conv1."),
-    (r"^res(\d)\.(\d+)\.conv(\d)\.norm\.", lambda m: f"layer{int(m[1]) - 1}.{m[2]}.bn{m[3]}."),
-    (r"^res(\d)\.(\d+)\.conv(\d)\.", lambda m: f"layer{int(m[1]) - 1}.{m[2]}.conv{m[3]}."),
-    (r"^res(\d)\.(\d+)\.shortcut\.norm\.", lambda m: f"layer{int(m[1]) - 1}.{m[2]}.downsample.1."),
-    (r"^res(\d)\.(\d+)\.shortcut\.", lambda m: f"layer{int(m[1]) - 1}.{m[2]}.downsample.0."),
-    (r"^linear\.", "fc."),
+# (torchvision, ours) name prefixes; {L} is torchvision's layer index, {S} = L + 1 our stage.
+_NAME_PAIRS = [
+    ("conv1.", "stem.conv1."),
+    ("bn1.", "stem.conv1.norm."),
+    ("layer{L}.{B}.conv{C}.", "res{S}.{B}.conv{C}."),
+    ("layer{L}.{B}.bn{C}.", "res{S}.{B}.conv{C}.norm."),
+    ("layer{L}.{B}.downsample.0.", "res{S}.{B}.shortcut."),
+    ("layer{L}.{B}.downsample.1.", "res{S}.{B}.shortcut.norm."),
+    ("fc.", "linear."),
 ]
 _C2_PARAM = {"w": "weight", "b": "bias", "s": "weight", "rm": "running_mean", "riv": "running_var"}
 _C2_CONV = {"a": "conv1", "b": "conv2", "c": "conv3"}
 
 
-def _rename(name: str, rules: list, source: str) -> str:
-    for pattern, repl in rules:
-        new, n = re.subn(pattern, repl, name)
-        if n:
-            return new
-    raise WeightsFileError(f"unexpected {source} parameter name {name!r}")
+@functools.lru_cache(maxsize=None)
+def _prefix_regex(template: str) -> re.Pattern:
+    pattern = re.escape(template)
+    for field in "LSBC":
+        pattern = pattern.replace(re.escape("{%s}" % field), f"(?P<{field}>\\d+)")
+    return re.compile(pattern)
+
+
+def _rename(name: str, to_ours: bool) -> str:
+    """Translate one parameter name between torchvision and ours, by its longest matching prefix."""
+    best = None
+    for tv, ours in _NAME_PAIRS:
+        source, target = (tv, ours) if to_ours else (ours, tv)
+        m = _prefix_regex(source).match(name)
+        if m and (best is None or m.end() > best[0].end()):
+            best = (m, target)
+    if best is None:
+        raise WeightsFileError(f"unexpected {'torchvision' if to_ours else 'resnet_det'} parameter name {name!r}")
+    m, target = best
+    fields = m.groupdict()
+    if "L" in fields:
+        fields["S"] = str(int(fields["L"]) + 1)
+    elif "S" in fields:
+        fields["L"] = str(int(fields["S"]) - 1)
+    return target.format(**fields) + name[m.end():]
 
 
 def _caffe2_name_to_ours(name: str) -> str:
@@ -120,12 +132,12 @@ def _caffe2_name_to_ours(name: str) -> str:
 
 def torchvision_to_resnet_det(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename a torchvision ResNet state dict to resnet_det/detectron2 names."""
-    return {_rename(k, _TV_TO_OURS, "torchvision"): v for k, v in state_dict.items()}
+    return {_rename(k, to_ours=True): v for k, v in state_dict.items()}
 
 
 def resnet_det_to_torchvision(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename a resnet_det state dict to torchvision's ``resnetNN()`` names."""
-    return {_rename(k, _OURS_TO_TV, "resnet_det"): v for k, v in state_dict.items()}
+    return {_rename(k, to_ours=False): v for k, v in state_dict.items()}
 
 
 def caffe2_to_resnet_det(blobs: Mapping[str, Any]) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ import torchvision
 
 from resnet_det import build_model
 from resnet_det.analysis.curves import plot_fig6, read_curves
+from resnet_det.analysis.plotting import pretty_name
 from resnet_det.analysis.responses import plot_fig7, response_stds
 from resnet_det.data.classification import load_classification_dataset
 from resnet_det.modeling.preprocess import Normalize
@@ -62,8 +63,7 @@ def fig7(checkpoints: list[str], dataset: str, root: str, num_images: int, out: 
         model = build_model(weights.arch, num_classes=len(data.classes))
         load_state_dict_checked(model, weights.state_dict, source=path)
         inputs = Normalize(weights.weight_style or "torchvision")(images)
-        name = weights.arch.replace("cifar_", "").replace("resnet", "ResNet-").replace("plain", "plain-")
-        stds[name] = response_stds(model, inputs)
+        stds[pretty_name(weights.arch)] = response_stds(model, inputs)
     plot_fig7(stds, out)
     return stds
 

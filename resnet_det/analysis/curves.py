@@ -5,11 +5,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import yaml
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import yaml  # noqa: E402
+from resnet_det.analysis.plotting import plt, pretty_name, save_figure
 
 
 @dataclass
@@ -40,10 +38,6 @@ def read_curves(run_dir: str | Path, test_set: str | None = None) -> Curves:
     return Curves(config["MODEL"]["ARCH"], train, test)
 
 
-def _label(arch: str) -> str:
-    return arch.replace("cifar_", "").replace("resnet", "ResNet-").replace("plain", "plain-")
-
-
 def plot_fig6(runs: list[Curves], out: str | Path) -> Path:
     """Dashed training error and bold test error; plain nets left, ResNets right, as the paper."""
     groups = {"plain": [r for r in runs if "plain" in r.name], "residual": [r for r in runs if "plain" not in r.name]}
@@ -54,12 +48,6 @@ def plot_fig6(runs: list[Curves], out: str | Path) -> Path:
             colour = f"C{i}"
             ax.plot([k / 1e4 for k in run.train], list(run.train.values()), "--", color=colour, linewidth=0.8)
             ax.plot([k / 1e4 for k in run.test], list(run.test.values()), "-", color=colour, linewidth=2,
-                    label=_label(run.name))
+                    label=pretty_name(run.name))
         ax.set(xlabel="iter. (1e4)", ylabel="error (%)", title=f"{title} nets (dashed: training, bold: test)")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, axes[0], out)

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import torch
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from resnet_det.modeling.blocks import ConvNorm  # noqa: E402
+from resnet_det.analysis.plotting import plt, save_figure
+from resnet_det.modeling.blocks import ConvNorm
 
 
 @torch.no_grad()
@@ -59,11 +56,4 @@ def plot_fig7(stds: dict[str, list[float]], out: str | Path) -> Path:
         bottom.plot(range(1, len(values) + 1), sorted(values, reverse=True), style, color=f"C{i}", label=name)
     top.set(xlabel="layer index (original)", ylabel="std")
     bottom.set(xlabel="layer index (sorted by magnitude)", ylabel="std")
-    for ax in (top, bottom):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    out = Path(out)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, (top, bottom), out)
