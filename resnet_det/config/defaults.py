@@ -1,61 +1,116 @@
-"""Default configuration, detectron2-style: every key a user may set, with its default."""
+"""Default configuration, detectron2-style: every key a user may set, with its default.
+
+Detection defaults are detectron2's C4 ones (Base-RCNN-C4 with the 3x schedule), so results and
+weights carry over; the classification configs in ``configs/`` set their own recipe.
+"""
 from fvcore.common.config import CfgNode as CN
 
 _C = CN()
 _C.VERSION = 1
 
 _C.MODEL = CN()
-_C.MODEL.DEVICE = "cpu"  # "cuda" for GPUs; torchrun runs give each rank its own device
+_C.MODEL.DEVICE = "auto"  # "auto": cuda when available, else cpu; torchrun ranks take their LOCAL_RANK GPU
 _C.MODEL.WEIGHTS = ""  # initial weights (any format resnet_det.weights reads); empty: random init
-# Classification: a registered name from resnet_det.list_models().
+# "caffe" (BGR, mean subtraction, stride in the 1x1: MSRA/detectron2 weights) or "torchvision"
+# (RGB, mean/std, stride in the 3x3). Must match the weights: mixing them silently costs accuracy.
+_C.MODEL.WEIGHT_STYLE = "caffe"
+_C.MODEL.MASK_ON = False
+
+# Classification: a registered name from resnet_det.list_models() and its number of classes.
 _C.MODEL.ARCH = "cifar_resnet20"
 _C.MODEL.NUM_CLASSES = 10
-# "caffe" (BGR, mean subtraction only) or "torchvision" (RGB, mean/std): how inputs are normalised.
-_C.MODEL.WEIGHT_STYLE = "torchvision"
+
+_C.MODEL.BACKBONE = CN()
+_C.MODEL.BACKBONE.FREEZE_AT = 2  # detection: stem and res2 frozen, as the paper and detectron2
 
 _C.MODEL.RESNETS = CN()
-_C.MODEL.RESNETS.NORM = "BN"
+_C.MODEL.RESNETS.DEPTH = 50  # detection trunk depth: 18, 34, 50, 101 or 152
+_C.MODEL.RESNETS.NORM = "FrozenBN"  # "BN", "FrozenBN", "SyncBN" or "GN"
 _C.MODEL.RESNETS.SHORTCUT = ""  # "A", "B" or "C"; empty keeps the model's own default
 _C.MODEL.RESNETS.ZERO_INIT_LAST = False
+_C.MODEL.RESNETS.RES5_DILATION = 1
+
+_C.MODEL.ANCHOR_GENERATOR = CN()
+_C.MODEL.ANCHOR_GENERATOR.SIZES = [[32, 64, 128, 256, 512]]  # one list per feature map (C4: one)
+_C.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[0.5, 1.0, 2.0]]
+
+_C.MODEL.PROPOSAL_GENERATOR = CN()
+_C.MODEL.PROPOSAL_GENERATOR.MIN_SIZE = 0
+
+_C.MODEL.RPN = CN()
+_C.MODEL.RPN.IOU_THRESHOLDS = [0.3, 0.7]
+_C.MODEL.RPN.BATCH_SIZE_PER_IMAGE = 256
+_C.MODEL.RPN.POSITIVE_FRACTION = 0.5
+_C.MODEL.RPN.BBOX_REG_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
+_C.MODEL.RPN.PRE_NMS_TOPK_TRAIN = 12000
+_C.MODEL.RPN.POST_NMS_TOPK_TRAIN = 2000
+_C.MODEL.RPN.PRE_NMS_TOPK_TEST = 6000
+_C.MODEL.RPN.POST_NMS_TOPK_TEST = 1000
+_C.MODEL.RPN.NMS_THRESH = 0.7
+_C.MODEL.RPN.LOSS_WEIGHT = 1.0
+
+_C.MODEL.ROI_HEADS = CN()
+_C.MODEL.ROI_HEADS.NUM_CLASSES = 80
+_C.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 512
+_C.MODEL.ROI_HEADS.POSITIVE_FRACTION = 0.25
+_C.MODEL.ROI_HEADS.IOU_THRESHOLDS = [0.5]
+_C.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.05
+_C.MODEL.ROI_HEADS.NMS_THRESH_TEST = 0.5
+_C.MODEL.ROI_HEADS.PROPOSAL_APPEND_GT = True
+
+_C.MODEL.ROI_BOX_HEAD = CN()
+_C.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
+_C.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 14  # RoIAlign, aligned, adaptive sampling
+
+_C.MODEL.ROI_MASK_HEAD = CN()
+_C.MODEL.ROI_MASK_HEAD.CONV_DIM = 256
 
 _C.DATASETS = CN()
 _C.DATASETS.ROOT = ""  # empty: $RESNET_DET_DATASETS, else ./datasets
-_C.DATASETS.TRAIN = ("cifar10_train",)
-_C.DATASETS.TEST = ("cifar10_test",)
-
-_C.INPUT = CN()
-_C.INPUT.CROP_SIZE = 32  # training crop; CIFAR pads by INPUT.PAD and crops back to 32
-_C.INPUT.PAD = 4  # in-memory datasets only
-_C.INPUT.MIN_SIZE_TRAIN = (256, 480)  # image-file datasets: shorter side drawn uniformly from this range
-_C.INPUT.RANDOM_FLIP = True
-_C.INPUT.COLOR_AUG = 0.0  # std of AlexNet's PCA lighting noise (the paper's ImageNet recipe: 0.1)
+_C.DATASETS.TRAIN = ()
+_C.DATASETS.TEST = ()
 
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4  # decoding processes for image-file datasets
 
+_C.INPUT = CN()
+# Shorter side at training: one of MIN_SIZE_TRAIN ("choice") or uniform in its [min, max] ("range").
+_C.INPUT.MIN_SIZE_TRAIN = (640, 672, 704, 736, 768, 800)
+_C.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice"
+_C.INPUT.MAX_SIZE_TRAIN = 1333
+_C.INPUT.MIN_SIZE_TEST = 800  # 0: do not resize
+_C.INPUT.MAX_SIZE_TEST = 1333
+_C.INPUT.RANDOM_FLIP = True
+# Classification only: training crop; in-memory datasets (CIFAR) pad by PAD and crop back.
+_C.INPUT.CROP_SIZE = 224
+_C.INPUT.PAD = 0
+_C.INPUT.COLOR_AUG = 0.0  # std of AlexNet's PCA lighting noise (the paper's ImageNet recipe: 0.1)
+
 _C.SOLVER = CN()
-_C.SOLVER.IMS_PER_BATCH = 128  # global batch, split across processes
-_C.SOLVER.BASE_LR = 0.1
+_C.SOLVER.IMS_PER_BATCH = 16  # global batch, split across processes
+_C.SOLVER.BASE_LR = 0.02
 _C.SOLVER.BASE_LR_REFERENCE_BATCH = 0  # >0: scale BASE_LR linearly by IMS_PER_BATCH / this
 _C.SOLVER.MOMENTUM = 0.9
 _C.SOLVER.NESTEROV = False
 _C.SOLVER.WEIGHT_DECAY = 1e-4
-_C.SOLVER.MAX_ITER = 64000
+_C.SOLVER.MAX_ITER = 270000
 _C.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"  # or "WarmupCosineLR"
-_C.SOLVER.STEPS = (32000, 48000)
+_C.SOLVER.STEPS = (210000, 250000)
 _C.SOLVER.GAMMA = 0.1
-_C.SOLVER.WARMUP_ITERS = 0
-_C.SOLVER.WARMUP_FACTOR = 0.1
+_C.SOLVER.WARMUP_ITERS = 1000
+_C.SOLVER.WARMUP_FACTOR = 0.001
 _C.SOLVER.WARMUP_METHOD = "linear"  # or "constant" (the paper's ResNet-110: lr 0.01 for 400 iterations)
 _C.SOLVER.LABEL_SMOOTHING = 0.0
-_C.SOLVER.CHECKPOINT_PERIOD = 2000
+_C.SOLVER.CHECKPOINT_PERIOD = 5000
 _C.SOLVER.AMP = CN()
-_C.SOLVER.AMP.ENABLED = False  # bf16 autocast
+_C.SOLVER.AMP.ENABLED = False  # bf16 autocast, in training and inference
 
 _C.TEST = CN()
 _C.TEST.EVAL_PERIOD = 0  # 0: evaluate at the end only
-_C.TEST.IMS_PER_BATCH = 500
-_C.TEST.MODE = "center"  # "center", "10crop" or "multiscale" (image-file datasets)
+_C.TEST.IMS_PER_BATCH = 64
+_C.TEST.DETECTIONS_PER_IMAGE = 100
+# Classification test views: "center", "10crop" or "multiscale" (image-file datasets).
+_C.TEST.MODE = "center"
 _C.TEST.RESIZE = 256  # shorter side before centre and 10-crop
 _C.TEST.CROP_SIZE = 224
 _C.TEST.SCALES = (224, 256, 384, 480, 640)  # shorter sides of the fully-convolutional multi-scale test

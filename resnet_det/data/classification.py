@@ -80,7 +80,8 @@ def build_train_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, devic
         return TensorBatches(_nchw(dataset.images, device), torch.from_numpy(dataset.labels).to(device),
                              cfg.SOLVER.IMS_PER_BATCH, pad=cfg.INPUT.PAD, crop=cfg.INPUT.CROP_SIZE, **common)
     return FileBatches(dataset.paths, dataset.labels, cfg.SOLVER.IMS_PER_BATCH,
-                       shorter_side=cfg.INPUT.MIN_SIZE_TRAIN, crop=cfg.INPUT.CROP_SIZE, device=device,
+                       shorter_side=cfg.INPUT.MIN_SIZE_TRAIN, sampling=cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING,
+                       crop=cfg.INPUT.CROP_SIZE, device=device,
                        num_workers=cfg.DATALOADER.NUM_WORKERS, **common)
 
 

@@ -45,10 +45,20 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     return image[top:top + size, left:left + size]
 
 
-def train_view(image: np.ndarray, rng: np.random.Generator, *, shorter_side: Sequence[int], crop: int,
-               flip: bool) -> np.ndarray:
-    """Scale augmentation (shorter side uniform in ``shorter_side``), a random crop and a random flip."""
-    image = resize_shorter(image, int(rng.integers(shorter_side[0], shorter_side[1] + 1)))
+def train_view(image: np.ndarray, rng: np.random.Generator, *, shorter_side: Sequence[int], sampling: str,
+               crop: int, flip: bool) -> np.ndarray:
+    """Scale augmentation, a random crop and a random flip.
+
+    The shorter side is uniform in ``[min, max]`` of ``shorter_side`` (``sampling="range"``, the
+    paper's [256, 480]) or one of its values (``"choice"``).
+    """
+    if sampling == "range":
+        side = int(rng.integers(min(shorter_side), max(shorter_side) + 1))
+    elif sampling == "choice":
+        side = int(shorter_side[rng.integers(len(shorter_side))])
+    else:
+        raise ValueError(f"unknown size sampling {sampling!r}; expected range or choice")
+    image = resize_shorter(image, max(side, crop))
     h, w = image.shape[:2]
     top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
     image = image[top:top + crop, left:left + crop]

@@ -64,11 +64,11 @@ class FileBatches:
     """Endless training batches from image files with scale augmentation, crop and flip."""
 
     def __init__(self, paths: Sequence[Path], labels: Sequence[int], batch_size: int, *, seed: int,
-                 shorter_side: Sequence[int], crop: int, flip: bool, device: torch.device, num_workers: int,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 shorter_side: Sequence[int], sampling: str, crop: int, flip: bool, device: torch.device,
+                 num_workers: int, rank: int = 0, world_size: int = 1) -> None:
         self.stream = EpochStream(len(paths), batch_size, seed=seed, rank=rank, world_size=world_size)
-        self.samples = _TrainSamples(paths, labels, self.stream, shorter_side=tuple(shorter_side), crop=crop,
-                                     flip=flip)
+        self.samples = _TrainSamples(paths, labels, self.stream, shorter_side=tuple(shorter_side),
+                                     sampling=sampling, crop=crop, flip=flip)
         self.device, self.num_workers = device, num_workers
 
     def iterate(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

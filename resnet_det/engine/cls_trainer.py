@@ -90,6 +90,8 @@ class ClassificationTrainer:
         """The training batch source, loaded on first use (evaluation alone needs no training data)."""
         if self._batches is None:
             cfg = self.cfg
+            if len(cfg.DATASETS.TRAIN) != 1:
+                raise ValueError(f"classification trains on exactly one dataset; DATASETS.TRAIN is {cfg.DATASETS.TRAIN}")
             train = load_classification_dataset(cfg.DATASETS.TRAIN[0], cfg.DATASETS.ROOT)
             if len(train.classes) != cfg.MODEL.NUM_CLASSES:
                 raise ValueError(f"{cfg.DATASETS.TRAIN[0]} has {len(train.classes)} classes but "

@@ -11,8 +11,11 @@ import torch.distributed as dist
 def init_distributed(device: str) -> torch.device:
     """Join the process group that ``torchrun`` describes (if any) and return this rank's device.
 
-    NCCL on CUDA, gloo on the CPU. Each rank takes the GPU ``LOCAL_RANK``.
+    ``device`` is ``"auto"`` (CUDA when available), ``"cuda"`` or ``"cpu"``. NCCL on CUDA, gloo on
+    the CPU. Each rank takes the GPU ``LOCAL_RANK``.
     """
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("MODEL.DEVICE is cuda but no CUDA device is available; use MODEL.DEVICE cpu")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

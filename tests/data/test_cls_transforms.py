@@ -38,7 +38,7 @@ def test_center_and_multiscale_views():
 def test_train_view_scale_and_crop():
     rng = np.random.default_rng(0)
     for _ in range(5):
-        view = train_view(_image(), rng, shorter_side=(256, 480), crop=224, flip=True)
+        view = train_view(_image(), rng, shorter_side=(256, 480), sampling="range", crop=224, flip=True)
         assert view.shape == (224, 224, 3) and view.flags.c_contiguous
 
 
