@@ -190,6 +190,8 @@ def detect_format(obj: Any) -> str:
     if "__author__" in obj and isinstance(obj.get("model"), Mapping):
         return "caffe2" if _looks_caffe2(obj["model"]) else "detectron2"
     state = _unwrap(obj)
+    if any(k.startswith(("backbone.", "roi_heads.")) for k in state):
+        return "detectron2"  # a detectron2 detector checkpoint (model_final.pth)
     if "layer1.0.conv1.weight" in state or "fc.weight" in state:
         return "torchvision"
     if "stem.conv1.weight" in state:
@@ -328,7 +330,8 @@ def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Ten
     own = model.state_dict()
     report = LoadReport(
         missing=sorted(k for k in own if k not in state_dict and not k.endswith("num_batches_tracked")),
-        unexpected=sorted(k for k in state_dict if k not in own),
+        # A step counter of a BatchNorm means nothing to a frozen or folded layer.
+        unexpected=sorted(k for k in state_dict if k not in own and not k.endswith("num_batches_tracked")),
         mismatched=[(k, tuple(own[k].shape), tuple(v.shape)) for k, v in state_dict.items()
                     if k in own and own[k].shape != v.shape],
     )

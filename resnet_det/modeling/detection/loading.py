@@ -1,0 +1,50 @@
+"""Initialising a C4 detector from a classifier/backbone checkpoint or from a detectron2 detector."""
+from __future__ import annotations
+
+import logging
+import os
+
+from resnet_det.modeling.detection.rcnn import C4RCNN
+from resnet_det.weights import LoadReport, Weights, WeightsMismatchError, load_state_dict_checked, load_weights
+
+logger = logging.getLogger(__name__)
+_DETECTOR_PREFIXES = ("backbone.", "proposal_generator.", "roi_heads.")
+# detectron2 keeps these buffers in some checkpoints; they are derived from the config here.
+_DERIVED = ("pixel_mean", "pixel_std")
+
+
+def detector_state_dict(weights: Weights) -> tuple[dict, bool]:
+    """Map checkpoint keys onto the detector; return ``(state, is_detector_checkpoint)``.
+
+    A classifier or backbone (ours, torchvision, MSRA, detectron2 backbone ``.pkl``) gives the trunk
+    from ``stem``..``res4`` and the head's ``res5``; its classifier is dropped. A detector checkpoint
+    (detectron2's C4 ``model_final``, or ours) already uses the detector's names.
+    """
+    state = {k: v for k, v in weights.state_dict.items() if k not in _DERIVED}
+    if any(k.startswith(_DETECTOR_PREFIXES) for k in state):
+        return state, True
+    mapped = {}
+    for key, value in state.items():
+        if key.startswith("linear."):
+            continue
+        mapped[("roi_heads." if key.startswith("res5.") else "backbone.") + key] = value
+    return mapped, False
+
+
+def load_detector_weights(model: C4RCNN, path: str | os.PathLike, fmt: str | None = None) -> LoadReport:
+    """Load ``path`` into ``model``, refusing weights of the other style and anything that does not fit.
+
+    Keys the checkpoint lacks are fine for a backbone (the RPN and predictors start fresh) and an
+    error for a detector checkpoint; unexpected or misshaped keys are always an error.
+    """
+    weights = load_weights(path, fmt)
+    if weights.weight_style and weights.weight_style != model.weight_style:
+        raise WeightsMismatchError(LoadReport(), f"{path} holds {weights.weight_style}-style weights but the model "
+                                   f"is configured for {model.weight_style} (set MODEL.WEIGHT_STYLE)")
+    state, is_detector = detector_state_dict(weights)
+    report = load_state_dict_checked(model, state, strict=False, source=str(path))
+    if report.unexpected or report.mismatched or (is_detector and report.missing):
+        raise WeightsMismatchError(report, str(path))
+    logger.info("loaded %s into the detector (%s); initialised from scratch: %s", path,
+                "detector checkpoint" if is_detector else "backbone", ", ".join(report.missing) or "nothing")
+    return report

@@ -1,0 +1,188 @@
+"""The C4 RoI head: RoIAlign on res4, res5 (strided) and global pooling per RoI, box and mask predictors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.detection._utils import Matcher
+from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, roi_align
+
+from resnet_det.modeling.blocks import make_stage
+from resnet_det.modeling.detection.box_ops import box_coder, subsample_labels
+from resnet_det.modeling.detection.masks import crop_and_resize_masks
+from resnet_det.modeling.resnet import ARCH_SETTINGS
+
+
+@dataclass
+class ROIHeadsConfig:
+    """Settings of the RoI head (detectron2's MODEL.ROI_HEADS, ROI_BOX_HEAD, ROI_MASK_HEAD)."""
+
+    num_classes: int = 80
+    batch_size_per_image: int = 512
+    positive_fraction: float = 0.25
+    iou_threshold: float = 0.5
+    proposal_append_gt: bool = True
+    pooler_resolution: int = 14
+    bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
+    score_thresh_test: float = 0.05
+    nms_thresh_test: float = 0.5
+    detections_per_image: int = 100
+    mask_on: bool = False
+    mask_channels: int = 256
+
+
+def _to_mask_frame(boxes: torch.Tensor, target: dict) -> torch.Tensor:
+    """Boxes in the resized input -> the coordinates of the target's full-resolution masks."""
+    sx, sy = target.get("mask_scale", (1.0, 1.0))
+    return boxes / boxes.new_tensor([sx, sy, sx, sy])
+
+
+class FastRCNNOutputLayers(nn.Module):
+    """Class scores (background last, as detectron2) and class-specific box deltas from pooled features."""
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.cls_score = nn.Linear(channels, num_classes + 1)
+        self.bbox_pred = nn.Linear(channels, num_classes * 4)
+        nn.init.normal_(self.cls_score.weight, std=0.01)
+        nn.init.normal_(self.bbox_pred.weight, std=0.001)
+        nn.init.zeros_(self.cls_score.bias)
+        nn.init.zeros_(self.bbox_pred.bias)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cls_score(x), self.bbox_pred(x)
+
+
+class MaskHead(nn.Module):
+    """2x2 stride-2 deconvolution, ReLU, 1x1 class-specific predictor: 7x7 res5 maps -> 14x14 logits."""
+
+    def __init__(self, in_channels: int, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.deconv = nn.ConvTranspose2d(in_channels, channels, 2, stride=2)
+        self.predictor = nn.Conv2d(channels, num_classes, 1)
+        nn.init.kaiming_normal_(self.deconv.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.zeros_(self.deconv.bias)
+        nn.init.normal_(self.predictor.weight, std=0.001)
+        nn.init.zeros_(self.predictor.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.predictor(F.relu(self.deconv(x)))
+
+
+class Res5ROIHeads(nn.Module):
+    """res5 as the per-RoI head, in the block type of the trunk's depth (basic for 18/34)."""
+
+    def __init__(self, depth: int, cfg: ROIHeadsConfig, *, stride_in_1x1: bool, norm: str,
+                 feature_stride: int = 16, res5_dilation: int = 1) -> None:
+        super().__init__()
+        self.cfg = cfg
+        block, counts = ARCH_SETTINGS[depth]
+        in_ch = 256 * block.expansion
+        out_ch = 512 * block.expansion
+        # The first res5 block halves the 14x14 RoI to 7x7 (unless dilated, DC5 style).
+        self.res5 = make_stage(block, counts[3], in_ch, out_ch, stride=1 if res5_dilation > 1 else 2,
+                               bottleneck_channels=512, stride_in_1x1=stride_in_1x1, norm=norm,
+                               dilation=res5_dilation)
+        self.box_predictor = FastRCNNOutputLayers(out_ch, cfg.num_classes)
+        self.mask_head = MaskHead(out_ch, cfg.mask_channels, cfg.num_classes) if cfg.mask_on else None
+        self.spatial_scale = 1.0 / feature_stride
+        self.box_coder = box_coder(cfg.bbox_reg_weights)
+        self.matcher = Matcher(cfg.iou_threshold, cfg.iou_threshold, allow_low_quality_matches=False)
+
+    def _res5_features(self, features: torch.Tensor, boxes: list[torch.Tensor]) -> torch.Tensor:
+        """RoIAlign (14x14, aligned, adaptive sampling) on res4, then res5: R x C x 7 x 7."""
+        size = self.cfg.pooler_resolution
+        x = roi_align(features, [b.to(features.dtype) for b in boxes], (size, size), self.spatial_scale,
+                      sampling_ratio=0, aligned=True)
+        return self.res5(x)
+
+    def forward(self, features: torch.Tensor, proposals: list[torch.Tensor], image_sizes: list[tuple[int, int]],
+                targets: list[dict[str, torch.Tensor]] | None = None):
+        """Training: a dict of losses. Inference: per image ``(boxes, scores, labels, mask probabilities)``."""
+        if self.training:
+            return self._forward_train(features, proposals, targets)
+        box_features = self._res5_features(features, proposals)
+        scores, deltas = self.box_predictor(box_features.mean(dim=(2, 3)))
+        results = self._detections(scores.float(), deltas.float(), proposals, image_sizes)
+        if self.mask_head is not None:
+            boxes = [r[0] for r in results]
+            labels = torch.cat([r[2] for r in results])
+            logits = self.mask_head(self._res5_features(features, boxes)) if len(labels) else \
+                features.new_zeros((0, self.cfg.num_classes, 14, 14))
+            probs = logits[torch.arange(len(labels), device=labels.device), labels].float().sigmoid()
+            results = [(*r, p) for r, p in zip(results, probs.split([len(b) for b in boxes]))]
+        return results
+
+    def _sample(self, proposals: list[torch.Tensor], targets: list[dict[str, torch.Tensor]]):
+        """Match proposals (plus the ground truth) to targets and sample RoIs for the losses."""
+        sampled = []
+        for boxes, target in zip(proposals, targets):
+            gt_boxes, gt_labels = target["boxes"], target["labels"]
+            if self.cfg.proposal_append_gt:
+                boxes = torch.cat([boxes, gt_boxes.to(boxes.dtype)])
+            classes = torch.full((len(boxes),), self.cfg.num_classes, dtype=torch.int64, device=boxes.device)
+            matched = torch.zeros(len(boxes), dtype=torch.int64, device=boxes.device)
+            if len(gt_boxes):
+                idx = self.matcher(box_iou(gt_boxes, boxes))
+                matched = idx.clamp(min=0)
+                classes = torch.where(idx >= 0, gt_labels[matched], classes)
+            fg = classes < self.cfg.num_classes
+            pos, neg = subsample_labels(classes, self.cfg.batch_size_per_image, self.cfg.positive_fraction, fg, ~fg)
+            keep = torch.cat([pos, neg])
+            sampled.append((boxes[keep], classes[keep], matched[keep], target))
+        return sampled
+
+    def _forward_train(self, features: torch.Tensor, proposals: list[torch.Tensor],
+                       targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        sampled = self._sample(proposals, targets)
+        boxes = [s[0] for s in sampled]
+        classes = torch.cat([s[1] for s in sampled])
+        box_features = self._res5_features(features, boxes)
+        scores, deltas = self.box_predictor(box_features.mean(dim=(2, 3)))
+        fg = (classes < self.cfg.num_classes).nonzero().squeeze(1)
+        gt_deltas = torch.cat([self.box_coder.encode_single(t["boxes"][m[c < self.cfg.num_classes]],
+                                                            b[c < self.cfg.num_classes])
+                               for b, c, m, t in sampled])
+        fg_deltas = deltas.view(len(deltas), -1, 4)[fg, classes[fg]]
+        losses = {
+            "loss_cls": F.cross_entropy(scores.float(), classes),
+            # Summed over foreground RoIs and divided by all sampled RoIs (detectron2's normalisation).
+            "loss_box_reg": F.l1_loss(fg_deltas.float(), gt_deltas, reduction="sum") / max(len(classes), 1),
+        }
+        if self.mask_head is not None:
+            losses["loss_mask"] = self._mask_loss(box_features, sampled, fg, classes)
+        return losses
+
+    def _mask_loss(self, box_features: torch.Tensor, sampled, fg: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Per-pixel BCE of the ground-truth class's mask on foreground RoIs, reusing their res5 features."""
+        if len(fg) == 0:
+            return box_features.sum() * 0
+        logits = self.mask_head(box_features[fg])
+        size = logits.shape[-1]
+        targets = torch.cat([crop_and_resize_masks(t["masks"][m[c < self.cfg.num_classes]],
+                                                   _to_mask_frame(b[c < self.cfg.num_classes], t), size)
+                             for b, c, m, t in sampled])
+        logits = logits[torch.arange(len(fg), device=fg.device), classes[fg]]
+        return F.binary_cross_entropy_with_logits(logits.float(), targets)
+
+    def _detections(self, scores: torch.Tensor, deltas: torch.Tensor, proposals: list[torch.Tensor],
+                    image_sizes: list[tuple[int, int]]):
+        """Softmax, class-specific decoding, score threshold, per-class NMS, top-k per image."""
+        num_classes = self.cfg.num_classes
+        probs = scores.softmax(dim=1)[:, :-1]
+        props = torch.cat(proposals)
+        boxes = self.box_coder.decode_single(deltas.reshape(-1, 4), props.repeat_interleave(num_classes, dim=0))
+        boxes = boxes.view(-1, num_classes, 4)
+        results = []
+        for p, b, size in zip(probs.split([len(x) for x in proposals]), boxes.split([len(x) for x in proposals]),
+                              image_sizes):
+            valid = torch.isfinite(b).all(dim=(1, 2)) & torch.isfinite(p).all(dim=1)
+            p, b = p[valid], clip_boxes_to_image(b[valid], size)
+            keep = (p > self.cfg.score_thresh_test).nonzero()
+            rows, labels = keep.unbind(1)
+            det_boxes, det_scores = b[rows, labels], p[rows, labels]
+            keep = batched_nms(det_boxes, det_scores, labels, self.cfg.nms_thresh_test)[:self.cfg.detections_per_image]
+            results.append((det_boxes[keep], det_scores[keep], labels[keep]))
+        return results

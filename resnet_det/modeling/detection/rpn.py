@@ -1,0 +1,130 @@
+"""The region proposal network on res4 (Ren et al.), with detectron2's targets, losses and parameter names."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.detection._utils import Matcher
+from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
+
+from resnet_det.modeling.detection.anchors import AnchorGenerator
+from resnet_det.modeling.detection.box_ops import box_coder, subsample_labels
+
+
+class RPNHead(nn.Module):
+    """A shared 3x3 conv and ReLU, then per-anchor objectness logits and box deltas (1x1 convs)."""
+
+    def __init__(self, channels: int, num_anchors: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.objectness_logits = nn.Conv2d(channels, num_anchors, 1)
+        self.anchor_deltas = nn.Conv2d(channels, num_anchors * 4, 1)
+        for layer in (self.conv, self.objectness_logits, self.anchor_deltas):
+            nn.init.normal_(layer.weight, std=0.01)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N x HWA logits, N x HWA x 4 deltas)``, ordered as the anchors."""
+        t = F.relu(self.conv(x))
+        logits = self.objectness_logits(t).permute(0, 2, 3, 1).flatten(1)
+        n, _, h, w = x.shape
+        deltas = self.anchor_deltas(t).view(n, -1, 4, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, 4)
+        return logits, deltas
+
+
+@dataclass
+class RPNConfig:
+    """The RPN's settings (detectron2's MODEL.RPN and MODEL.ANCHOR_GENERATOR)."""
+
+    anchor_sizes: tuple[float, ...] = (32, 64, 128, 256, 512)
+    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+    iou_thresholds: tuple[float, float] = (0.3, 0.7)
+    batch_size_per_image: int = 256
+    positive_fraction: float = 0.5
+    bbox_reg_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    pre_nms_topk_train: int = 12000
+    post_nms_topk_train: int = 2000
+    pre_nms_topk_test: int = 6000
+    post_nms_topk_test: int = 1000
+    nms_thresh: float = 0.7
+    min_box_size: float = 0.0
+    loss_weight: float = 1.0
+
+
+class RPN(nn.Module):
+    """Proposals from one feature map; in training also the objectness and box-delta losses."""
+
+    def __init__(self, in_channels: int, stride: int, cfg: RPNConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.anchor_generator = AnchorGenerator(cfg.anchor_sizes, cfg.aspect_ratios, stride)
+        self.rpn_head = RPNHead(in_channels, self.anchor_generator.num_anchors)
+        self.box_coder = box_coder(cfg.bbox_reg_weights)
+        low, high = cfg.iou_thresholds
+        self.matcher = Matcher(high, low, allow_low_quality_matches=True)
+
+    def forward(self, features: torch.Tensor, image_sizes: list[tuple[int, int]],
+                gt_boxes: list[torch.Tensor] | None = None
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[str, torch.Tensor]]:
+        """``(proposal boxes, their objectness logits, losses)`` per image; losses only with ``gt_boxes``."""
+        anchors = self.anchor_generator(*features.shape[-2:])
+        logits, deltas = self.rpn_head(features)
+        losses = {}
+        if self.training:
+            losses = self.losses(anchors, logits, deltas, gt_boxes)
+        with torch.no_grad():
+            boxes, scores = self.proposals(anchors, logits.detach(), deltas.detach(), image_sizes)
+        return boxes, scores, losses
+
+    def proposals(self, anchors: torch.Tensor, logits: torch.Tensor, deltas: torch.Tensor,
+                  image_sizes: list[tuple[int, int]]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Top-k by objectness, decode, clip, drop empty boxes, NMS, keep the post-NMS top-k."""
+        pre = self.cfg.pre_nms_topk_train if self.training else self.cfg.pre_nms_topk_test
+        post = self.cfg.post_nms_topk_train if self.training else self.cfg.post_nms_topk_test
+        top_logits, top_idx = logits.topk(min(pre, logits.shape[1]), dim=1)
+        batch = torch.arange(len(logits), device=logits.device)[:, None]
+        top_boxes = self.box_coder.decode_single(deltas[batch, top_idx].reshape(-1, 4),
+                                                 anchors[top_idx].reshape(-1, 4)).view(len(logits), -1, 4)
+        out_boxes, out_scores = [], []
+        for boxes, scores, size in zip(top_boxes, top_logits, image_sizes):
+            finite = torch.isfinite(boxes).all(dim=1) & torch.isfinite(scores)
+            if not finite.all():
+                if self.training:
+                    raise FloatingPointError("predicted RPN boxes or logits are not finite during training")
+                boxes, scores = boxes[finite], scores[finite]
+            boxes = clip_boxes_to_image(boxes, size)
+            w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+            keep = ((w > self.cfg.min_box_size) & (h > self.cfg.min_box_size)).nonzero().squeeze(1)
+            boxes, scores = boxes[keep], scores[keep]
+            keep = batched_nms(boxes, scores, torch.zeros_like(scores, dtype=torch.int64), self.cfg.nms_thresh)[:post]
+            out_boxes.append(boxes[keep])
+            out_scores.append(scores[keep])
+        return out_boxes, out_scores
+
+    def losses(self, anchors: torch.Tensor, logits: torch.Tensor, deltas: torch.Tensor,
+               gt_boxes: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Binary cross-entropy on sampled anchors and L1 on positive ones, both summed and divided
+        by (anchors sampled per image x images), as detectron2 does."""
+        labels, targets = [], []
+        for boxes in gt_boxes:
+            label = torch.zeros(len(anchors), dtype=torch.int64, device=anchors.device)
+            matched = torch.zeros_like(anchors)
+            if len(boxes):
+                idx = self.matcher(box_iou(boxes, anchors))
+                label = torch.where(idx >= 0, 1, torch.where(idx == Matcher.BELOW_LOW_THRESHOLD, 0, -1))
+                matched = boxes[idx.clamp(min=0)]
+            pos, neg = subsample_labels(label, self.cfg.batch_size_per_image, self.cfg.positive_fraction,
+                                        label == 1, label == 0)
+            sampled = torch.full_like(label, -1)
+            sampled[pos], sampled[neg] = 1, 0
+            labels.append(sampled)
+            targets.append(self.box_coder.encode_single(matched, anchors))
+        labels, targets = torch.stack(labels), torch.stack(targets)
+        valid, positive = labels >= 0, labels == 1
+        normalizer = self.cfg.batch_size_per_image * len(gt_boxes)
+        loss_cls = F.binary_cross_entropy_with_logits(logits[valid].float(), labels[valid].float(), reduction="sum")
+        loss_loc = F.l1_loss(deltas[positive].float(), targets[positive], reduction="sum")
+        return {"loss_rpn_cls": loss_cls / normalizer * self.cfg.loss_weight,
+                "loss_rpn_loc": loss_loc / normalizer * self.cfg.loss_weight}

@@ -1,0 +1,80 @@
+"""detectron2's R50-C4 Faster/Mask R-CNN with seeded random weights, loaded into ours unchanged,
+give the same detections on real COCO images. Skips where detectron2 is not importable (install it
+from source, or put a source checkout on PYTHONPATH)."""
+import pytest
+import torch
+from torchvision.ops import box_iou
+
+from resnet_det.config import get_cfg
+from resnet_det.data.cls_transforms import read_rgb
+from resnet_det.modeling.detection.rcnn import build_detector
+
+d2_config = pytest.importorskip("detectron2.config", reason="detectron2 is not installed")
+d2_modeling = pytest.importorskip("detectron2.modeling", reason="detectron2 is not installed")
+
+
+def _calibrate_frozen_bn(module: torch.nn.Module, x: torch.Tensor):
+    """Give every frozen BN the statistics of its input on ``x`` and a random affine, so a randomly
+    initialised trunk keeps normalised activations (its identity BNs would otherwise let them blow up)."""
+    def set_stats(norm, inputs):
+        t = inputs[0].transpose(0, 1).flatten(1)
+        norm.running_mean.copy_(t.mean(1))
+        norm.running_var.copy_(t.var(1) + 1e-3)
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-0.2, 0.2)
+    hooks = [m.register_forward_pre_hook(set_stats) for m in module.modules()
+             if type(m).__name__ == "FrozenBatchNorm2d"]
+    with torch.no_grad():
+        out = module(x)
+    for h in hooks:
+        h.remove()
+    return out
+
+
+@pytest.fixture
+def coco_images(shared_data):
+    folder = shared_data / "coco128" / "train2017"
+    return [torch.from_numpy(read_rgb(p)).permute(2, 0, 1) for p in sorted(folder.glob("*.jpg"))[:2]]
+
+
+@pytest.mark.parametrize("mask_on", [False, True], ids=["faster", "mask"])
+def test_same_detections_as_detectron2(coco_images, mask_on):
+    torch.manual_seed(0)
+    name = "COCO-InstanceSegmentation/mask_rcnn_R_50_C4_3x.yaml" if mask_on else "COCO-Detection/faster_rcnn_R_50_C4_3x.yaml"
+    cfg = d2_config.get_cfg()
+    cfg.merge_from_file(d2_config.get_cfg.__globals__["__file__"].rsplit("/detectron2/", 1)[0] + "/configs/" + name)
+    cfg.MODEL.DEVICE = "cpu"
+    theirs = d2_modeling.build_model(cfg).eval()
+    bgr = [im.flip(0).float() for im in coco_images]
+    features = _calibrate_frozen_bn(theirs.backbone, theirs.preprocess_image([{"image": bgr[0]}]).tensor)["res4"]
+    _calibrate_frozen_bn(theirs.roi_heads.res5, features)
+    with torch.no_grad():  # spread the predictors so scores and deltas vary
+        torch.nn.init.normal_(theirs.roi_heads.box_predictor.cls_score.weight, std=0.02)
+        torch.nn.init.normal_(theirs.roi_heads.box_predictor.bbox_pred.weight, std=0.02)
+        if mask_on:
+            torch.nn.init.normal_(theirs.roi_heads.mask_head.predictor.weight, std=0.01)
+
+    ours_cfg = get_cfg()
+    ours_cfg.MODEL.MASK_ON = mask_on
+    ours_cfg.INPUT.MIN_SIZE_TEST = 0  # detectron2's model takes images as given; so does ours here
+    ours = build_detector(ours_cfg).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+
+    with torch.no_grad():
+        expected = theirs([{"image": b, "height": b.shape[1], "width": b.shape[2]} for b in bgr])
+        got = ours(coco_images)
+    for exp, out in zip(expected, got):
+        inst = exp["instances"]
+        assert len(out["boxes"]) == len(inst) == 100
+        # Match as sets: equal scores can come out of NMS in either order.
+        iou = box_iou(inst.pred_boxes.tensor, out["boxes"])
+        iou[inst.pred_classes[:, None] != out["labels"][None]] = 0
+        best_iou, match = iou.max(dim=1)
+        assert len(set(match.tolist())) == len(inst) and (best_iou > 0.995).all(), best_iou.min()
+        assert (out["boxes"][match] - inst.pred_boxes.tensor).abs().max() < 0.1  # pixels
+        assert torch.allclose(out["scores"][match], inst.scores, rtol=1e-3, atol=0)
+        if mask_on:
+            a, b = inst.pred_masks, out["masks"][match]
+            inter, union = (a & b).flatten(1).sum(1), (a | b).flatten(1).sum(1)
+            mask_iou = torch.where(union > 0, inter / union.clamp(min=1), 1.0)  # both empty: agree
+            assert (mask_iou > 0.99).all(), mask_iou.min()

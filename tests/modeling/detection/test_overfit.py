@@ -1,0 +1,35 @@
+import torch
+
+from resnet_det.config import get_cfg
+from resnet_det.data.coco import CocoDetection
+from resnet_det.modeling.detection.rcnn import build_detector
+
+
+def test_mask_rcnn_overfits_two_real_coco_images(shared_data):
+    # Random init needs trainable normalisation (frozen identity BNs let activations grow with
+    # depth), so GN and nothing frozen. Measured on a 2-core CPU: total loss 6.2 -> 2.3 (first vs
+    # last three iterations: 2.0x), RPN objectness 0.70 -> 0.13, in 40 iterations of 1.6 s.
+    torch.manual_seed(0)
+    coco = CocoDetection(shared_data / "coco128/annotations/instances_train2017.json",
+                         shared_data / "coco128/train2017")
+    images, targets = zip(*(coco[i] for i in range(2)))
+    cfg = get_cfg()
+    cfg.MODEL.RESNETS.DEPTH, cfg.MODEL.MASK_ON, cfg.MODEL.RESNETS.NORM = 18, True, "GN"
+    cfg.MODEL.BACKBONE.FREEZE_AT, cfg.MODEL.WEIGHT_STYLE = 0, "torchvision"
+    cfg.INPUT.MIN_SIZE_TRAIN = (256,)
+    cfg.MODEL.RPN.POST_NMS_TOPK_TRAIN, cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 500, 64
+    model = build_detector(cfg).train()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
+    history = []
+    for _ in range(40):
+        losses = model(list(images), list(targets))
+        loss = sum(losses.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append({k: v.item() for k, v in losses.items()} | {"total": loss.item()})
+    first = {k: sum(h[k] for h in history[:3]) / 3 for k in history[0]}
+    last = {k: sum(h[k] for h in history[-3:]) / 3 for k in history[0]}
+    assert first["total"] / last["total"] > 1.5
+    assert first["loss_rpn_cls"] / last["loss_rpn_cls"] > 3
+    assert last["loss_mask"] < first["loss_mask"]

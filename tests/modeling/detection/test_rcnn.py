@@ -1,0 +1,128 @@
+import pickle
+
+import pytest
+import torch
+import torchvision
+
+from resnet_det import build_model
+from resnet_det.config import get_cfg
+from resnet_det.modeling.detection.loading import load_detector_weights
+from resnet_det.modeling.detection.rcnn import build_detector
+from resnet_det.utils.complexity import count_parameters
+from resnet_det.weights import Weights, WeightsMismatchError, save_weights
+
+# detectron2's own counts for its COCO C4 configs (80 classes), measured with detectron2 from source:
+# sum(p.numel() for p in build_model(cfg).parameters()).
+DETECTRON2_PARAMS = {(50, False): 33_791_644, (101, False): 52_731_548, (50, True): 35_909_612,
+                     (101, True): 54_849_516}
+
+
+def _cfg(depth=18, mask_on=False, **overrides):
+    cfg = get_cfg()
+    cfg.MODEL.RESNETS.DEPTH = depth
+    cfg.MODEL.MASK_ON = mask_on
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 3
+    cfg.INPUT.MIN_SIZE_TRAIN = (96,)
+    cfg.INPUT.MIN_SIZE_TEST = 96
+    for key, value in overrides.items():
+        node, name = cfg, key.split(".")
+        for part in name[:-1]:
+            node = getattr(node, part)
+        setattr(node, name[-1], value)
+    return cfg
+
+
+def _batch():
+    g = torch.Generator().manual_seed(0)
+    images = [torch.randint(0, 256, (3, 90, 120), dtype=torch.uint8, generator=g),
+              torch.randint(0, 256, (3, 80, 100), dtype=torch.uint8, generator=g)]
+    masks = torch.zeros(2, 90, 120, dtype=torch.uint8)
+    masks[0, 10:50, 20:80] = 1
+    masks[1, 40:85, 60:110] = 1
+    targets = [{"boxes": torch.tensor([[20.0, 10, 80, 50], [60, 40, 110, 85]]), "labels": torch.tensor([0, 2]),
+                "masks": masks},
+               {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
+                "masks": torch.zeros(0, 80, 100, dtype=torch.uint8)}]  # an image with no objects
+    return images, targets
+
+
+@pytest.mark.parametrize("depth, mask_on", [(18, False), (18, True), (50, False), (50, True)])
+def test_losses_and_outputs(depth, mask_on):
+    model = build_detector(_cfg(depth, mask_on, **{"MODEL.RESNETS.NORM": "GN"}))
+    images, targets = _batch()
+    losses = model.train()(images, targets)
+    expected = {"loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg"} | ({"loss_mask"} if mask_on else set())
+    assert set(losses) == expected and all(v.isfinite() for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.roi_heads.res5[0].conv1.weight.grad.abs().sum() > 0
+    assert model.backbone.stem.conv1.weight.grad is None  # frozen at 2: stem and res2
+
+    model.eval()
+    with torch.no_grad():
+        outputs = model(images)
+    for image, out in zip(images, outputs):
+        h, w = image.shape[-2:]
+        n = len(out["boxes"])
+        assert 0 < n <= 100 and out["labels"].max() < 3
+        assert (out["boxes"][:, 0::2] <= w).all() and (out["boxes"][:, 1::2] <= h).all() and (out["boxes"] >= 0).all()
+        assert torch.all(out["scores"][:-1] >= out["scores"][1:]) and (out["scores"] > 0.05).all()
+        if mask_on:
+            assert out["masks"].shape == (n, h, w) and out["masks"].dtype == torch.bool
+
+
+def test_batched_inference_matches_single_image_for_the_unpadded_image():
+    model = build_detector(_cfg(18, True, **{"MODEL.RESNETS.NORM": "GN"})).eval()
+    images, _ = _batch()
+    with torch.no_grad():
+        batched, single = model(images)[0], model(images[:1])[0]
+    assert torch.allclose(batched["boxes"], single["boxes"], atol=1e-3)
+    # Convolutions pick other algorithms for another batch size; a few edge pixels may flip.
+    assert (batched["masks"] ^ single["masks"]).sum() <= 1e-3 * single["masks"].numel()
+
+
+@pytest.mark.parametrize("depth, mask_on", list(DETECTRON2_PARAMS))
+def test_parameter_counts_equal_detectron2(depth, mask_on):
+    model = build_detector(_cfg(depth, mask_on, **{"MODEL.ROI_HEADS.NUM_CLASSES": 80}))
+    assert count_parameters(model) == DETECTRON2_PARAMS[(depth, mask_on)]
+
+
+@pytest.mark.parametrize("depth", [18, 50])
+def test_imagenet_checkpoint_initialises_trunk_and_res5(tmp_path, depth):
+    classifier = build_model(f"resnet{depth}", stride_in_1x1=True, norm="FrozenBN").eval()
+    for name, buf in classifier.named_buffers():
+        if "norm" in name and ("running_var" in name or "weight" in name):
+            buf.uniform_(0.5, 1.0)
+    save_weights(Weights(classifier.state_dict(), "caffe", f"resnet{depth}"), tmp_path / "cls.pth")
+    detector = build_detector(_cfg(depth)).eval()
+    report = load_detector_weights(detector, tmp_path / "cls.pth")
+    assert all(k.startswith(("proposal_generator.", "roi_heads.box_predictor.")) for k in report.missing)
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        ours = detector.backbone(x)["res4"]
+        theirs = build_model(f"resnet{depth}", stride_in_1x1=True, norm="FrozenBN", out_features=["res4"],
+                             num_classes=0)
+        theirs.load_state_dict({k: v for k, v in classifier.state_dict().items()
+                                if not k.startswith(("res5", "linear"))})
+        assert torch.equal(ours, theirs.eval()(x)["res4"])
+    assert torch.equal(detector.roi_heads.res5[0].conv2.weight, classifier.res5[0].conv2.weight)
+
+
+def test_torchvision_weights_need_the_torchvision_style(tmp_path):
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "tv.pth")
+    with pytest.raises(WeightsMismatchError, match="torchvision-style weights"):
+        load_detector_weights(build_detector(_cfg(18)), tmp_path / "tv.pth")
+    load_detector_weights(build_detector(_cfg(18, **{"MODEL.WEIGHT_STYLE": "torchvision"})), tmp_path / "tv.pth")
+
+
+def test_detectron2_detector_checkpoint_loads_and_misfits_are_reported(tmp_path):
+    source = build_detector(_cfg(18, True))
+    payload = {"model": {k: v.numpy() for k, v in source.state_dict().items()}, "__author__": "Detectron2 Model Zoo"}
+    (tmp_path / "model_final.pkl").write_bytes(pickle.dumps(payload))
+    target = build_detector(_cfg(18, True))
+    assert load_detector_weights(target, tmp_path / "model_final.pkl").ok
+    assert all(torch.equal(v, target.state_dict()[k]) for k, v in source.state_dict().items())
+    with pytest.raises(WeightsMismatchError, match="roi_heads.box_predictor.cls_score.weight: model \\(11, 512\\)"):
+        load_detector_weights(build_detector(_cfg(18, True, **{"MODEL.ROI_HEADS.NUM_CLASSES": 10})),
+                              tmp_path / "model_final.pkl")
+    with pytest.raises(WeightsMismatchError, match="missing in checkpoint"):
+        load_detector_weights(build_detector(_cfg(50, True)), tmp_path / "model_final.pkl")
