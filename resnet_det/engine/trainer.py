@@ -1,0 +1,178 @@
+"""The training loop shared by the classification and detection trainers.
+
+A subclass supplies the model, the batch source, the per-batch losses and the evaluation; this
+class owns the rest: SGD with warmup and decay, bf16 autocast, DDP, atomic checkpoints with exact
+resume, the NaN/Inf guard, JSON-lines/TensorBoard logging, progress and ``metrics.json``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from resnet_det.config import CfgNode
+from resnet_det.engine.checkpoint import Checkpointer
+from resnet_det.engine.distributed import get_world_size, init_distributed, is_main_process
+from resnet_det.engine.events import EventWriter
+from resnet_det.engine.lr_scheduler import build_lr_scheduler
+from resnet_det.utils.atomic import atomic_write
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss (or the weights) became NaN or infinite."""
+
+
+def _all_finite(model: nn.Module) -> bool:
+    """Parameters and buffers (batch-norm statistics overflow too) are all finite."""
+    return all(bool(t.isfinite().all()) for t in model.state_dict().values() if t.is_floating_point())
+
+
+class Trainer:
+    """Subclasses set ``self.model`` (on ``self.device``) in ``__init__`` after calling ``super().__init__``,
+    then call :meth:`_setup_optimizer`, and implement the methods that raise NotImplementedError."""
+
+    def __init__(self, cfg: CfgNode) -> None:
+        self.cfg = cfg
+        self.device = init_distributed(cfg.MODEL.DEVICE)
+        self.output_dir = Path(cfg.OUTPUT_DIR)
+        torch.manual_seed(cfg.SEED)
+        if cfg.DETERMINISTIC:
+            torch.use_deterministic_algorithms(True)
+        self.channels_last = self.device.type == "cuda"
+        self.start_iter = 0
+        self.model: nn.Module
+
+    # ---- to implement -----------------------------------------------------------------------
+    def iterate_batches(self, start: int) -> Iterator[Any]:
+        """Training batches for iterations ``start, start + 1, ...``."""
+        raise NotImplementedError
+
+    def losses(self, batch: Any, iteration: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """``(losses to sum and minimise, detached statistics to log as window means)``."""
+        raise NotImplementedError
+
+    def evaluate(self) -> dict[str, Any]:
+        """Metrics per test set."""
+        raise NotImplementedError
+
+    def load_initial_weights(self, path: str) -> None:
+        raise NotImplementedError
+
+    def final_metrics(self, results: dict[str, Any], wall_time: float) -> dict[str, Any]:
+        """What ``metrics.json`` holds."""
+        raise NotImplementedError
+
+    def meta(self) -> dict[str, Any]:
+        """Checkpoint metadata (weight style, architecture)."""
+        raise NotImplementedError
+
+    # ---- shared -----------------------------------------------------------------------------
+    def _setup_optimizer(self) -> None:
+        cfg = self.cfg
+        lr = cfg.SOLVER.BASE_LR
+        if cfg.SOLVER.BASE_LR_REFERENCE_BATCH:
+            lr *= cfg.SOLVER.IMS_PER_BATCH / cfg.SOLVER.BASE_LR_REFERENCE_BATCH
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(params, lr=lr, momentum=cfg.SOLVER.MOMENTUM,
+                                         weight_decay=cfg.SOLVER.WEIGHT_DECAY, nesterov=cfg.SOLVER.NESTEROV)
+        self.scheduler = build_lr_scheduler(self.optimizer, cfg.SOLVER)
+        self.checkpointer = Checkpointer(self.output_dir, self.model, optimizer=self.optimizer,
+                                         scheduler=self.scheduler)
+
+    @property
+    def autocast(self):
+        if not self.cfg.SOLVER.AMP.ENABLED:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def load(self, resume: bool) -> None:
+        """Resume from ``OUTPUT_DIR``'s last checkpoint when asked and present, else load MODEL.WEIGHTS."""
+        ckpt = self.checkpointer.resume() if resume else None
+        if ckpt is not None:
+            self.start_iter = int(ckpt["iteration"]) + 1
+        elif self.cfg.MODEL.WEIGHTS:
+            self.load_initial_weights(self.cfg.MODEL.WEIGHTS)
+
+    def _save(self, name: str, iteration: int) -> None:
+        if is_main_process():
+            self.checkpointer.save(name, meta=self.meta(), iteration=iteration, config=self.cfg.dump())
+
+    def _log_results(self, events: EventWriter, iteration: int, results: dict[str, Any]) -> None:
+        flat = {}
+        for name, result in results.items():
+            for key, value in result.items():
+                if isinstance(value, dict):
+                    flat.update({f"{name}/{key}/{k}": v for k, v in value.items() if isinstance(v, (int, float))})
+                else:
+                    flat[f"{name}/{key}"] = value
+        events.write(iteration, **flat)
+
+    def train(self) -> dict[str, Any]:
+        """Run from ``start_iter`` to ``SOLVER.MAX_ITER``; write and return the final metrics."""
+        cfg, max_iter = self.cfg, self.cfg.SOLVER.MAX_ITER
+        if is_main_process():
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.output_dir / "config.yaml").write_text(cfg.dump())
+        module = self.model
+        if get_world_size() > 1:
+            self.model = DistributedDataParallel(module, device_ids=[self.device] if self.device.type == "cuda" else None)
+        events = EventWriter(self.output_dir)
+        nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
+        window: dict[str, torch.Tensor] = {}
+        window_steps = 0
+        start = time.perf_counter()
+        self.model.train()
+        bar = tqdm(range(self.start_iter, max_iter), initial=self.start_iter, total=max_iter,
+                   disable=not is_main_process(), desc="train", dynamic_ncols=True)
+        for it, batch in zip(bar, self.iterate_batches(self.start_iter)):
+            losses, stats = self.losses(batch, it)
+            loss = sum(losses.values())
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            with torch.no_grad():
+                nonfinite |= ~loss.isfinite()
+                for key, value in {"loss": loss, **losses, **stats}.items():
+                    window[key] = window.get(key, 0) + value.detach().float()
+            window_steps += 1
+            done = it + 1
+            checkpoint_due = done % cfg.SOLVER.CHECKPOINT_PERIOD == 0 and done < max_iter
+            if done % cfg.LOG_PERIOD == 0 or checkpoint_due or done == max_iter:
+                # A finite loss can still come with a step that overflowed the weights, so a
+                # checkpoint is only written over weights that are finite too.
+                if nonfinite.item() or (checkpoint_due and not _all_finite(self.model)):
+                    last = self.checkpointer.last_checkpoint()
+                    raise NonFiniteLossError(
+                        f"training loss or weights became NaN/Inf by iteration {done}; stopped. Last good "
+                        f"checkpoint: {last or 'none yet'} (lower SOLVER.BASE_LR or add warmup)")
+                record = {k: v.item() / window_steps for k, v in window.items()}
+                record["lr"] = self.optimizer.param_groups[0]["lr"]
+                window, window_steps = {}, 0
+                events.write(done, **record)
+                bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.4g}")
+            if checkpoint_due:
+                self._save(f"model_{done:07d}", it)
+            if cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0 and done < max_iter:
+                self._log_results(events, done, self.evaluate())
+                self.model.train()
+        bar.close()
+        self.model = module
+        self._save("model_final", max_iter - 1)
+        results = self.evaluate()
+        self._log_results(events, max_iter, results)
+        events.close()
+        metrics = self.final_metrics(results, time.perf_counter() - start)
+        if is_main_process():
+            atomic_write(self.output_dir / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=2).encode()))
+        return metrics
