@@ -21,3 +21,9 @@ def shared_data() -> Path:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory) -> None:
+    """Generated datasets go to a per-session folder, not the user's cache."""
+    os.environ["RESNET_DET_CACHE"] = str(tmp_path_factory.mktemp("cache"))

@@ -69,6 +69,8 @@ _C.DATASETS = CN()
 _C.DATASETS.ROOT = ""  # empty: $RESNET_DET_DATASETS, else ./datasets
 _C.DATASETS.TRAIN = ()
 _C.DATASETS.TEST = ()
+# Extra COCO-format detection datasets, each [name, annotations json, image folder].
+_C.DATASETS.REGISTER = []
 
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4  # decoding processes for image-file datasets

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import logging
-from itertools import count
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from resnet_det.data.cls_transforms import ImageDecodeError, eval_views, read_rgb, train_view
-from resnet_det.data.sampling import EpochStream
+from resnet_det.data.sampling import EpochStream, IterationSlots
 
 logger = logging.getLogger(__name__)
 _MAX_SUBSTITUTES = 8
@@ -47,15 +46,6 @@ class _TrainSamples(Dataset):
         raise ImageDecodeError(f"{_MAX_SUBSTITUTES} consecutive unreadable images from {self.paths[index]}")
 
 
-class _IterationSlots(Sampler):
-    def __init__(self, start: int, slots: int) -> None:
-        self.start, self.slots = start, slots
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        for it in count(self.start):
-            yield [(it, s) for s in range(self.slots)]
-
-
 def _stack(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([x for x, _ in batch]), torch.tensor([y for _, y in batch])
 
@@ -73,7 +63,7 @@ class FileBatches:
 
     def iterate(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches for iterations ``start, start + 1, ...``, decoded ahead by the workers."""
-        loader = DataLoader(self.samples, batch_sampler=_IterationSlots(start, self.stream.local),
+        loader = DataLoader(self.samples, batch_sampler=IterationSlots(start, self.stream.local),
                             num_workers=self.num_workers, collate_fn=_stack,
                             pin_memory=self.device.type == "cuda",
                             prefetch_factor=4 if self.num_workers else None)

@@ -5,8 +5,12 @@ uninterrupted run drew at ``k``.
 """
 from __future__ import annotations
 
+from itertools import count
+from typing import Iterator
+
 import numpy as np
 import torch
+from torch.utils.data import Sampler
 
 
 class EpochStream:
@@ -48,3 +52,18 @@ class EpochStream:
         """A torch generator for whole-global-batch draws at ``iteration`` (slice with ``local_slots``)."""
         seed = int(np.random.default_rng([self.seed, iteration]).integers(2**63 - 1))
         return torch.Generator().manual_seed(seed)
+
+
+class IterationSlots(Sampler):
+    """A DataLoader batch sampler yielding ``[(iteration, slot), ...]`` for iterations from ``start`` on.
+
+    The dataset resolves each key through an :class:`EpochStream`, so workers decode exactly the
+    samples (and draw exactly the augmentations) that iteration is owed.
+    """
+
+    def __init__(self, start: int, slots: int) -> None:
+        self.start, self.slots = start, slots
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for it in count(self.start):
+            yield [(it, s) for s in range(self.slots)]

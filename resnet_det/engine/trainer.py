@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from resnet_det.config import CfgNode
 from resnet_det.engine.checkpoint import Checkpointer
-from resnet_det.engine.distributed import get_world_size, init_distributed, is_main_process
+from resnet_det.engine.distributed import get_rank, get_world_size, init_distributed, is_main_process
 from resnet_det.engine.events import EventWriter
 from resnet_det.engine.lr_scheduler import build_lr_scheduler
 from resnet_det.utils.atomic import atomic_write
@@ -135,6 +135,9 @@ class Trainer:
         bar = tqdm(range(self.start_iter, max_iter), initial=self.start_iter, total=max_iter,
                    disable=not is_main_process(), desc="train", dynamic_ncols=True)
         for it, batch in zip(bar, self.iterate_batches(self.start_iter)):
+            # In-model randomness (RoI and anchor sampling) is a function of the iteration too, so a
+            # resumed run draws what the uninterrupted one drew.
+            torch.manual_seed(cfg.SEED * 1_000_003 + it * 7919 + get_rank())
             losses, stats = self.losses(batch, it)
             loss = sum(losses.values())
             self.optimizer.zero_grad(set_to_none=True)

@@ -44,7 +44,7 @@ def evaluate_coco(coco_gt: COCO, results: list[dict], iou_types: Sequence[str] =
     metrics = {}
     for iou_type in iou_types:
         if not results:
-            metrics[iou_type] = {k: 0.0 for k in _SUMMARY}
+            metrics[iou_type] = {**{k: 0.0 for k in _SUMMARY}, "per_category": {}}
             continue
         records = results if iou_type == "segm" else [{k: v for k, v in r.items() if k != "segmentation"}
                                                        for r in results]
@@ -56,7 +56,8 @@ def evaluate_coco(coco_gt: COCO, results: list[dict], iou_types: Sequence[str] =
             evaluator.evaluate()
             evaluator.accumulate()
             evaluator.summarize()
-        summary = {k: float(v) * 100 for k, v in zip(_SUMMARY, evaluator.stats[:6])}
+        # COCOeval reports -1 where a metric has no ground truth (e.g. no large objects): None here.
+        summary = {k: float(v) * 100 if v >= 0 else None for k, v in zip(_SUMMARY, evaluator.stats[:6])}
         precision = evaluator.eval["precision"]  # iou x recall x category x area x max-dets
         per_category = {}
         for k, cat_id in enumerate(evaluator.params.catIds):

@@ -24,8 +24,9 @@ def resized_shape(height: int, width: int, short: int, max_size: int) -> tuple[i
 class DetectionInputs(nn.Module):
     """uint8 RGB images (3 x H x W, any sizes) -> one normalised, zero-padded N x 3 x H' x W' batch.
 
-    Training resizes each image's shorter side to a random choice from ``min_size_train``; testing
-    to ``min_size_test``; 0 means no resizing. Targets' boxes are scaled with their image.
+    Training resizes each image's shorter side to its target's ``short_side`` (set by the data
+    loader) or else a random choice from ``min_size_train``; testing to ``min_size_test``; 0 means
+    no resizing. Targets' boxes are scaled with their image.
     """
 
     def __init__(self, weight_style: str, min_size_train: Sequence[int] = (800,), max_size_train: int = 1333,
@@ -35,8 +36,13 @@ class DetectionInputs(nn.Module):
         self.min_size_train, self.max_size_train = tuple(min_size_train), max_size_train
         self.min_size_test, self.max_size_test = min_size_test, max_size_test
 
-    def _target_shape(self, height: int, width: int) -> tuple[int, int]:
-        short = random.choice(self.min_size_train) if self.training else self.min_size_test
+    def _target_shape(self, height: int, width: int, target: dict | None) -> tuple[int, int]:
+        if not self.training:
+            short = self.min_size_test
+        elif target is not None and "short_side" in target:
+            short = int(target["short_side"])  # drawn by the data loader, reproducibly
+        else:
+            short = random.choice(self.min_size_train)
         max_size = self.max_size_train if self.training else self.max_size_test
         return (height, width) if short <= 0 else resized_shape(height, width, short, max_size)
 
@@ -47,7 +53,7 @@ class DetectionInputs(nn.Module):
             if image.dim() != 3 or image.shape[0] != 3:
                 raise ValueError(f"image {i}: expected a 3 x H x W RGB tensor, got shape {tuple(image.shape)}")
             h, w = image.shape[-2:]
-            new_h, new_w = self._target_shape(h, w)
+            new_h, new_w = self._target_shape(h, w, targets[i] if targets is not None else None)
             x = image[None].float()
             if (new_h, new_w) != (h, w):
                 x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)

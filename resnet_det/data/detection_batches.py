@@ -1,0 +1,96 @@
+"""Detection training batches (images with usable boxes, random flips) and evaluation batches."""
+from __future__ import annotations
+
+import logging
+from typing import Iterator, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from resnet_det.data.coco import CocoDetection
+from resnet_det.data.sampling import EpochStream, IterationSlots
+
+logger = logging.getLogger(__name__)
+
+
+def hflip(image: torch.Tensor, target: dict) -> tuple[torch.Tensor, dict]:
+    """Mirror an image and its boxes and masks left to right."""
+    width = image.shape[-1]
+    target = dict(target)
+    boxes = target["boxes"].clone()
+    boxes[:, 0], boxes[:, 2] = width - target["boxes"][:, 2], width - target["boxes"][:, 0]
+    target["boxes"] = boxes
+    if "masks" in target:
+        target["masks"] = target["masks"].flip(-1)
+    return image.flip(-1), target
+
+
+class _TrainImages(Dataset):
+    """Item ``(iteration, slot)``: that slot's image and target, maybe flipped, with its training size."""
+
+    def __init__(self, dataset: CocoDetection, indices: list[int], stream: EpochStream, flip: bool,
+                 min_sizes: Sequence[int], sampling: str) -> None:
+        self.dataset, self.indices, self.stream, self.flip = dataset, indices, stream, flip
+        self.min_sizes, self.sampling = tuple(min_sizes), sampling
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, key: tuple[int, int]):
+        iteration, slot = key
+        image, target = self.dataset[self.indices[int(self.stream.indices(iteration)[slot])]]
+        rng = self.stream.rng(iteration, self.stream.local_slots[slot])
+        if self.flip and rng.random() < 0.5:
+            image, target = hflip(image, target)
+        if self.sampling == "range":
+            target["short_side"] = int(rng.integers(min(self.min_sizes), max(self.min_sizes) + 1))
+        else:
+            target["short_side"] = int(self.min_sizes[rng.integers(len(self.min_sizes))])
+        return image, target
+
+
+def _as_lists(batch):
+    return [b[0] for b in batch], [b[1] for b in batch]
+
+
+def usable_indices(dataset: CocoDetection, name: str) -> list[int]:
+    """Images with at least one non-crowd box of positive size; the rest are logged and skipped."""
+    keep = []
+    for i, image_id in enumerate(dataset.image_ids):
+        anns = dataset.coco.imgToAnns.get(image_id, [])
+        if any(not a.get("iscrowd", 0) and a["bbox"][2] > 0 and a["bbox"][3] > 0 for a in anns):
+            keep.append(i)
+    if len(keep) < len(dataset):
+        logger.info("%s: %d of %d images have no usable annotations and are left out of training",
+                    name, len(dataset) - len(keep), len(dataset))
+    if not keep:
+        raise ValueError(f"{name}: no image has a usable annotation")
+    return keep
+
+
+class DetectionBatches:
+    """Endless batches (lists of images and targets, on the device) of a training set."""
+
+    def __init__(self, dataset: CocoDetection, name: str, batch_size: int, *, seed: int, flip: bool,
+                 min_sizes: Sequence[int], sampling: str, device: torch.device, num_workers: int,
+                 rank: int = 0, world_size: int = 1) -> None:
+        indices = usable_indices(dataset, name)
+        self.stream = EpochStream(len(indices), batch_size, seed=seed, rank=rank, world_size=world_size)
+        self.samples = _TrainImages(dataset, indices, self.stream, flip, min_sizes, sampling)
+        self.device, self.num_workers = device, num_workers
+
+    def iterate(self, start: int) -> Iterator[tuple[list[torch.Tensor], list[dict]]]:
+        loader = DataLoader(self.samples, batch_sampler=IterationSlots(start, self.stream.local),
+                            num_workers=self.num_workers, collate_fn=_as_lists,
+                            prefetch_factor=4 if self.num_workers else None)
+        for images, targets in loader:
+            yield ([im.to(self.device, non_blocking=True) for im in images],
+                   [{k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in t.items()}
+                    for t in targets])
+
+
+def eval_batches(dataset: CocoDetection, batch_size: int, num_workers: int, rank: int = 0,
+                 world_size: int = 1) -> Iterator[tuple[list[torch.Tensor], list[dict]]]:
+    """This rank's share of the images (every ``world_size``-th) in lists of ``batch_size``."""
+    shard = torch.utils.data.Subset(dataset, range(rank, len(dataset), world_size))
+    return iter(DataLoader(shard, batch_size=batch_size, num_workers=num_workers, collate_fn=_as_lists))
