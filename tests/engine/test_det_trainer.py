@@ -83,3 +83,13 @@ def test_two_process_gloo_run_trains_and_evaluates(coco4, tmp_path):
                    cwd=REPO, env=env, check=True, capture_output=True)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["coco4"]["bbox"]["AP"] is not None and saved["iterations"] == 4
+
+
+@pytest.mark.parametrize("name, depth, mask_on", [("coco_r50", 50, False), ("coco_r101", 101, False),
+                                                  ("coco_mask_r101", 101, True), ("coco_r101_paper", 101, False)])
+def test_coco_configs_build_the_described_detector(name, depth, mask_on):
+    from resnet_det import build_detector
+    cfg = load_config(f"configs/{name}.yaml")
+    model = build_detector(cfg)
+    assert len(model.backbone.res4) == {50: 6, 101: 23}[depth] and model.mask_on == mask_on
+    assert model.weight_style == "caffe" and model.backbone.res3[0].conv1.stride == (2, 2)  # stride in the 1x1
