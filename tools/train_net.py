@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
                 if iou_type != "per_category":
                     print(f"{name} {iou_type}: " + "  ".join(
                         f"{k} {'n/a' if m[k] is None else format(m[k], '.2f')}"
-                        for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")))
+                        for k in ("AP", "AP50", "AP75", "APs", "APm", "APl") if k in m))
     return 0
 
 

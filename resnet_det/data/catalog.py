@@ -1,12 +1,14 @@
-"""Detection datasets by name: COCO and the built-in shapes, plus any COCO-format set a user registers."""
+"""Detection datasets by name: COCO, PASCAL VOC, the built-in shapes, and COCO-format sets a user registers."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 from typing import Callable
 
+from resnet_det.data.coco import CocoDetection
 from resnet_det.data.paths import DatasetNotFoundError, datasets_root
 from resnet_det.data.shapes_detection import shapes_detection_split
+from resnet_det.data.voc import VOCDetection
 
 # name -> (annotation json, image folder) relative to the datasets root.
 _COCO_BUILTINS = {
@@ -22,6 +24,8 @@ _GENERATED: dict[str, Callable[[], tuple[Path, Path]]] = {
     "shapes_det_val": lambda: shapes_detection_split("val"),
 }
 _REGISTERED: dict[str, tuple[Path, Path]] = {}
+# PASCAL VOC name -> (year, ImageSets/Main split) under <root>/VOC<year> or <root>/VOCdevkit/VOC<year>.
+_VOC = {f"voc_{year}_{split}": (year, split) for year in ("2007", "2012") for split in ("trainval", "test", "train", "val")}
 
 
 def register_coco_instances(name: str, json_file: str | os.PathLike, image_root: str | os.PathLike) -> None:
@@ -49,10 +53,52 @@ def coco_dataset_paths(name: str, root: str = "") -> tuple[Path, Path]:
         base = datasets_root(root)
         json_file, image_root = (base / p for p in _COCO_BUILTINS[name])
     else:
-        known = sorted([*_COCO_BUILTINS, *_GENERATED, *_REGISTERED])
+        known = sorted([*_COCO_BUILTINS, *_GENERATED, *_REGISTERED, *_VOC])
         raise KeyError(f"unknown detection dataset {name!r}; known: {', '.join(known)} "
                        "(register others with DATASETS.REGISTER or register_coco_instances)")
     for path in (json_file, image_root):
         if not path.exists():
             raise DatasetNotFoundError(f"dataset {name}: {path} not found (set $RESNET_DET_DATASETS or DATASETS.ROOT)")
     return json_file, image_root
+
+
+
+class ConcatDetection:
+    """Several detection datasets with the same classes, read as one (e.g. VOC 07+12)."""
+
+    def __init__(self, datasets: list) -> None:
+        classes = {tuple(d.classes) for d in datasets}
+        if len(classes) != 1:
+            raise ValueError("datasets trained together must have the same classes")
+        self.datasets, self.classes = datasets, datasets[0].classes
+        self.offsets = [0]
+        for d in datasets:
+            self.offsets.append(self.offsets[-1] + len(d))
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    def _locate(self, index: int) -> tuple:
+        part = next(i for i in range(len(self.datasets)) if index < self.offsets[i + 1])
+        return self.datasets[part], index - self.offsets[part]
+
+    def __getitem__(self, index: int):
+        dataset, local = self._locate(index)
+        return dataset[local]
+
+    def has_usable_boxes(self, index: int) -> bool:
+        dataset, local = self._locate(index)
+        return dataset.has_usable_boxes(local)
+
+
+def load_detection_dataset(name: str, root: str = "", with_masks: bool = False):
+    """A :class:`CocoDetection` or :class:`VOCDetection` by name (see :func:`coco_dataset_paths`)."""
+    if name in _VOC:
+        return VOCDetection(datasets_root(root), *_VOC[name])
+    return CocoDetection(*coco_dataset_paths(name, root), with_masks=with_masks)
+
+
+def load_training_set(names, root: str = "", with_masks: bool = False):
+    """One dataset, or several with the same classes concatenated."""
+    datasets = [load_detection_dataset(n, root, with_masks) for n in names]
+    return datasets[0] if len(datasets) == 1 else ConcatDetection(datasets)

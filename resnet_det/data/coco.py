@@ -34,9 +34,15 @@ class CocoDetection:
         self.contiguous = {cat: i for i, cat in enumerate(self.category_ids)}
         self.image_ids = sorted(self.coco.getImgIds())
         self.with_masks = with_masks
+        self.classes = tuple(self.coco.cats[c]["name"] for c in self.category_ids)
 
     def __len__(self) -> int:
         return len(self.image_ids)
+
+    def has_usable_boxes(self, index: int) -> bool:
+        """Whether image ``index`` has a non-crowd box of positive size (else training skips it)."""
+        anns = self.coco.imgToAnns.get(self.image_ids[index], [])
+        return any(not a.get("iscrowd", 0) and a["bbox"][2] > 0 and a["bbox"][3] > 0 for a in anns)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         info = self.coco.loadImgs(self.image_ids[index])[0]

@@ -7,7 +7,6 @@ from typing import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from resnet_det.data.coco import CocoDetection
 from resnet_det.data.sampling import EpochStream, IterationSlots
 
 logger = logging.getLogger(__name__)
@@ -28,7 +27,7 @@ def hflip(image: torch.Tensor, target: dict) -> tuple[torch.Tensor, dict]:
 class _TrainImages(Dataset):
     """Item ``(iteration, slot)``: that slot's image and target, maybe flipped, with its training size."""
 
-    def __init__(self, dataset: CocoDetection, indices: list[int], stream: EpochStream, flip: bool,
+    def __init__(self, dataset, indices: list[int], stream: EpochStream, flip: bool,
                  min_sizes: Sequence[int], sampling: str) -> None:
         self.dataset, self.indices, self.stream, self.flip = dataset, indices, stream, flip
         self.min_sizes, self.sampling = tuple(min_sizes), sampling
@@ -53,13 +52,9 @@ def _as_lists(batch):
     return [b[0] for b in batch], [b[1] for b in batch]
 
 
-def usable_indices(dataset: CocoDetection, name: str) -> list[int]:
-    """Images with at least one non-crowd box of positive size; the rest are logged and skipped."""
-    keep = []
-    for i, image_id in enumerate(dataset.image_ids):
-        anns = dataset.coco.imgToAnns.get(image_id, [])
-        if any(not a.get("iscrowd", 0) and a["bbox"][2] > 0 and a["bbox"][3] > 0 for a in anns):
-            keep.append(i)
+def usable_indices(dataset, name: str) -> list[int]:
+    """Images with at least one usable (non-crowd, positive-size) box; the rest are logged and skipped."""
+    keep = [i for i in range(len(dataset)) if dataset.has_usable_boxes(i)]
     if len(keep) < len(dataset):
         logger.info("%s: %d of %d images have no usable annotations and are left out of training",
                     name, len(dataset) - len(keep), len(dataset))
@@ -71,7 +66,7 @@ def usable_indices(dataset: CocoDetection, name: str) -> list[int]:
 class DetectionBatches:
     """Endless batches (lists of images and targets, on the device) of a training set."""
 
-    def __init__(self, dataset: CocoDetection, name: str, batch_size: int, *, seed: int, flip: bool,
+    def __init__(self, dataset, name: str, batch_size: int, *, seed: int, flip: bool,
                  min_sizes: Sequence[int], sampling: str, device: torch.device, num_workers: int,
                  rank: int = 0, world_size: int = 1) -> None:
         indices = usable_indices(dataset, name)
@@ -89,7 +84,7 @@ class DetectionBatches:
                     for t in targets])
 
 
-def eval_batches(dataset: CocoDetection, batch_size: int, num_workers: int, rank: int = 0,
+def eval_batches(dataset, batch_size: int, num_workers: int, rank: int = 0,
                  world_size: int = 1) -> Iterator[tuple[list[torch.Tensor], list[dict]]]:
     """This rank's share of the images (every ``world_size``-th) in lists of ``batch_size``."""
     shard = torch.utils.data.Subset(dataset, range(rank, len(dataset), world_size))

@@ -60,7 +60,10 @@ def parse_voc_xml(path: Path) -> dict:
 class VOCDetection:
     """The images of ``ImageSets/Main/<split>.txt`` of one VOC year, with their targets."""
 
+    classes = VOC_CLASSES
+
     def __init__(self, root: Path, year: str, split: str) -> None:
+        self.year = year
         self.year_dir = find_voc_year(Path(root), year)
         ids_file = self.year_dir / "ImageSets" / "Main" / f"{split}.txt"
         if not ids_file.is_file():
@@ -70,6 +73,9 @@ class VOCDetection:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def has_usable_boxes(self, index: int) -> bool:
+        return any(x2 > x1 and y2 > y1 for x1, y1, x2, y2 in self.annotations[index]["boxes"])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
         ann = self.annotations[index]

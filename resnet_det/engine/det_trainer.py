@@ -9,12 +9,13 @@ import torch
 import torch.distributed as dist
 
 from resnet_det.config import CfgNode
-from resnet_det.data.catalog import coco_dataset_paths, register_from_config
-from resnet_det.data.coco import CocoDetection
+from resnet_det.data.catalog import load_detection_dataset, load_training_set, register_from_config
+from resnet_det.data.voc import VOCDetection
 from resnet_det.data.detection_batches import DetectionBatches, eval_batches
 from resnet_det.engine.distributed import get_rank, get_world_size, is_main_process
 from resnet_det.engine.trainer import Trainer
 from resnet_det.evaluation.coco import evaluate_coco, to_coco_results
+from resnet_det.evaluation.voc import evaluate_voc, group_by_class
 from resnet_det.modeling.detection.loading import load_detector_weights
 from resnet_det.modeling.detection.rcnn import build_detector
 from resnet_det.utils.atomic import atomic_write
@@ -40,49 +41,56 @@ class DetectionTrainer(Trainer):
     def meta(self) -> dict[str, Any]:
         return {"weight_style": self.cfg.MODEL.WEIGHT_STYLE, "arch": f"c4_r{self.cfg.MODEL.RESNETS.DEPTH}"}
 
-    def _dataset(self, name: str, with_masks: bool) -> CocoDetection:
-        return CocoDetection(*coco_dataset_paths(name, self.cfg.DATASETS.ROOT), with_masks=with_masks)
-
     def iterate_batches(self, start: int) -> Iterator[Any]:
         if self._batches is None:
-            if len(self.cfg.DATASETS.TRAIN) != 1:
-                raise ValueError(f"training takes one dataset; DATASETS.TRAIN is {self.cfg.DATASETS.TRAIN}")
-            name = self.cfg.DATASETS.TRAIN[0]
+            cfg = self.cfg
+            names = cfg.DATASETS.TRAIN
+            dataset = load_training_set(names, cfg.DATASETS.ROOT, with_masks=cfg.MODEL.MASK_ON)
             self._batches = DetectionBatches(
-                self._dataset(name, self.cfg.MODEL.MASK_ON), name, self.cfg.SOLVER.IMS_PER_BATCH, seed=self.cfg.SEED,
-                flip=self.cfg.INPUT.RANDOM_FLIP, min_sizes=self.cfg.INPUT.MIN_SIZE_TRAIN,
-                sampling=self.cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING, device=self.device,
-                num_workers=self.cfg.DATALOADER.NUM_WORKERS,
-                rank=get_rank(), world_size=get_world_size())
+                dataset, "+".join(names), cfg.SOLVER.IMS_PER_BATCH, seed=cfg.SEED, flip=cfg.INPUT.RANDOM_FLIP,
+                min_sizes=cfg.INPUT.MIN_SIZE_TRAIN, sampling=cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING, device=self.device,
+                num_workers=cfg.DATALOADER.NUM_WORKERS, rank=get_rank(), world_size=get_world_size())
         return self._batches.iterate(start)
 
     def losses(self, batch, iteration: int):
         images, targets = batch
         return self.model(images, targets), {}
 
+    def _predict(self, dataset) -> list[tuple[Any, dict, dict]]:
+        """``(image id, output, target)`` for every image, gathered from all ranks onto each."""
+        pairs = []
+        for images, targets in eval_batches(dataset, self.cfg.TEST.IMS_PER_BATCH, self.cfg.DATALOADER.NUM_WORKERS,
+                                            get_rank(), get_world_size()):
+            outputs = self.model([im.to(self.device) for im in images])
+            pairs += [(t["image_id"], {k: v.cpu() for k, v in out.items()}, t) for out, t in zip(outputs, targets)]
+        if get_world_size() > 1:
+            gathered = [None] * get_world_size()
+            dist.all_gather_object(gathered, pairs)
+            pairs = [p for part in gathered for p in part]
+        return pairs
+
+    def _evaluate_one(self, name: str, dataset, pairs) -> dict[str, Any]:
+        if isinstance(dataset, VOCDetection):  # VOC's own metric: 11-point for 2007, area for 2012
+            metrics = evaluate_voc(group_by_class([(i, o) for i, o, _ in pairs], True),
+                                   group_by_class([(i, t) for i, _, t in pairs], False), dataset.classes,
+                                   use_07_metric=dataset.year == "2007")
+            return {"bbox": metrics}
+        results = [r for image_id, out, _ in pairs for r in to_coco_results(out, image_id, dataset.category_ids)]
+        atomic_write(self.output_dir / "inference" / name / "coco_instances_results.json",
+                     lambda f: f.write(json.dumps(results).encode()))
+        return evaluate_coco(dataset.coco, results, ("bbox", "segm") if self.cfg.MODEL.MASK_ON else ("bbox",))
+
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
-        """COCO AP (box, and mask with MASK_ON) on every test set; raw detections saved as JSON."""
+        """AP on every test set (COCO box/mask AP, or VOC AP for VOC sets); COCO detections saved as JSON."""
         self.model.eval()
-        iou_types = ("bbox", "segm") if self.cfg.MODEL.MASK_ON else ("bbox",)
         metrics = {}
         try:
             for name in self.cfg.DATASETS.TEST:
-                dataset = self._dataset(name, with_masks=False)
-                results = []
-                for images, targets in eval_batches(dataset, self.cfg.TEST.IMS_PER_BATCH,
-                                                    self.cfg.DATALOADER.NUM_WORKERS, get_rank(), get_world_size()):
-                    outputs = self.model([im.to(self.device) for im in images])
-                    for out, target in zip(outputs, targets):
-                        results += to_coco_results(out, target["image_id"], dataset.category_ids)
-                if get_world_size() > 1:
-                    gathered = [None] * get_world_size()
-                    dist.all_gather_object(gathered, results)
-                    results = [r for part in gathered for r in part]
+                dataset = load_detection_dataset(name, self.cfg.DATASETS.ROOT)
+                pairs = self._predict(dataset)
                 if is_main_process():
-                    out_dir = self.output_dir / "inference" / name
-                    atomic_write(out_dir / "coco_instances_results.json", lambda f: f.write(json.dumps(results).encode()))
-                    metrics[name] = evaluate_coco(dataset.coco, results, iou_types)
+                    metrics[name] = self._evaluate_one(name, dataset, pairs)
                     for iou_type, m in metrics[name].items():
                         logger.info("%s %s: AP %.2f AP50 %.2f AP75 %.2f", name, iou_type, m["AP"], m["AP50"], m["AP75"])
             if get_world_size() > 1:

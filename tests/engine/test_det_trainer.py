@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from resnet_det.config import load_config
+from resnet_det.data.voc import VOC_CLASSES
 from resnet_det.engine.det_trainer import DetectionTrainer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,10 +87,23 @@ def test_two_process_gloo_run_trains_and_evaluates(coco4, tmp_path):
 
 
 @pytest.mark.parametrize("name, depth, mask_on", [("coco_r50", 50, False), ("coco_r101", 101, False),
-                                                  ("coco_mask_r101", 101, True), ("coco_r101_paper", 101, False)])
+                                                  ("coco_mask_r101", 101, True), ("coco_r101_paper", 101, False),
+                                                  ("voc0712_r101", 101, False), ("voc0712_r101_paper", 101, False)])
 def test_coco_configs_build_the_described_detector(name, depth, mask_on):
     from resnet_det import build_detector
     cfg = load_config(f"configs/{name}.yaml")
     model = build_detector(cfg)
     assert len(model.backbone.res4) == {50: 6, 101: 23}[depth] and model.mask_on == mask_on
     assert model.weight_style == "caffe" and model.backbone.res3[0].conv1.stride == (2, 2)  # stride in the 1x1
+
+
+def test_voc_07_plus_12_trains_and_reports_voc_ap(shared_data, tmp_path):
+    overrides = _overrides(tmp_path, "DATASETS.ROOT", str(shared_data), "MODEL.ROI_HEADS.NUM_CLASSES", "20",
+                           "DATASETS.TRAIN", '("voc_2007_trainval", "voc_2012_trainval")',
+                           "DATASETS.TEST", '("voc_2007_test",)', "MODEL.MASK_ON", "False",
+                           "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0")
+    trainer = DetectionTrainer(load_config("configs/demo.yaml", overrides))
+    metrics = trainer.train()["voc_2007_test"]
+    assert set(metrics["bbox"]) == {"AP", "AP50", "AP75"} and 0 <= metrics["bbox"]["AP50"] <= 100
+    assert set(metrics["per_category"]["bbox"]) == set(VOC_CLASSES)
+    assert len(trainer._batches.samples) == 10  # 5 VOC2007 + 5 VOC2012 images
