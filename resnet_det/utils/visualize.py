@@ -1,0 +1,37 @@
+"""Draw boxes, class names, scores and masks on an image (OpenCV, no display needed)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+_PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+                     [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]], np.uint8)
+
+
+def draw_instances(image: np.ndarray, instances: dict[str, torch.Tensor], class_names: Sequence[str],
+                   score_threshold: float = 0.5, mask_alpha: float = 0.45) -> np.ndarray:
+    """A copy of ``image`` (H x W x 3 uint8 RGB) with ``instances`` drawn on it.
+
+    ``instances`` holds ``boxes`` and ``labels``, and optionally ``scores`` (instances below
+    ``score_threshold`` are left out; ground truth has no scores) and boolean ``masks``.
+    """
+    canvas = image.copy()
+    scores = instances.get("scores")
+    keep = torch.ones(len(instances["labels"]), dtype=torch.bool) if scores is None else scores.cpu() >= score_threshold
+    boxes = instances["boxes"].cpu()[keep].round().int().tolist()
+    labels = instances["labels"].cpu()[keep].tolist()
+    kept_scores = scores.cpu()[keep].tolist() if scores is not None else [None] * len(labels)
+    masks = instances["masks"].cpu()[keep].numpy().astype(bool) if "masks" in instances else [None] * len(labels)
+    for box, label, score, mask in zip(boxes, labels, kept_scores, masks):
+        colour = _PALETTE[label % len(_PALETTE)]
+        if mask is not None:
+            canvas[mask] = (canvas[mask] * (1 - mask_alpha) + colour * mask_alpha).astype(np.uint8)
+        x0, y0, x1, y1 = box
+        c = tuple(int(v) for v in colour)
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), c, 2)
+        text = class_names[label] + ("" if score is None else f" {score:.2f}")
+        cv2.putText(canvas, text, (x0 + 2, max(y0 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, c, 1, cv2.LINE_AA)
+    return canvas
