@@ -104,6 +104,10 @@ _C.SOLVER.WARMUP_FACTOR = 0.001
 _C.SOLVER.WARMUP_METHOD = "linear"  # or "constant" (the paper's ResNet-110: lr 0.01 for 400 iterations)
 _C.SOLVER.LABEL_SMOOTHING = 0.0
 _C.SOLVER.CHECKPOINT_PERIOD = 5000
+_C.SOLVER.CLIP_GRADIENTS = CN()
+_C.SOLVER.CLIP_GRADIENTS.ENABLED = False
+_C.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"  # "norm": the global L2 norm; "value": each element
+_C.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 1.0
 _C.SOLVER.AMP = CN()
 _C.SOLVER.AMP.ENABLED = False  # bf16 autocast, in training and inference
 

@@ -89,6 +89,18 @@ class Trainer:
         self.checkpointer = Checkpointer(self.output_dir, self.model, optimizer=self.optimizer,
                                          scheduler=self.scheduler)
 
+    def _clip_gradients(self) -> None:
+        clip = self.cfg.SOLVER.CLIP_GRADIENTS
+        if not clip.ENABLED:
+            return
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if clip.CLIP_TYPE == "norm":
+            torch.nn.utils.clip_grad_norm_(params, clip.CLIP_VALUE)
+        elif clip.CLIP_TYPE == "value":
+            torch.nn.utils.clip_grad_value_(params, clip.CLIP_VALUE)
+        else:
+            raise ValueError(f"SOLVER.CLIP_GRADIENTS.CLIP_TYPE must be norm or value, got {clip.CLIP_TYPE!r}")
+
     @property
     def autocast(self):
         if not self.cfg.SOLVER.AMP.ENABLED:
@@ -142,6 +154,7 @@ class Trainer:
             loss = sum(losses.values())
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            self._clip_gradients()
             self.optimizer.step()
             self.scheduler.step()
             with torch.no_grad():

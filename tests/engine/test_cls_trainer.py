@@ -117,3 +117,17 @@ def test_shipped_configs_build(name):
     assert cfg.MODEL.ARCH in name.replace("imagenet_r", "resnet")
     model = build_classifier(cfg)
     assert model.linear.out_features == cfg.MODEL.NUM_CLASSES
+
+
+def test_gradient_clipping_bounds_the_first_update(tmp_path):
+    clip = 1e-4
+    cfg = _cfg(tmp_path, "SOLVER.MAX_ITER", "1", "SOLVER.WARMUP_ITERS", "0", "SOLVER.WEIGHT_DECAY", "0.0",
+               "SOLVER.CLIP_GRADIENTS.ENABLED", "True", "SOLVER.CLIP_GRADIENTS.CLIP_TYPE", "value",
+               "SOLVER.CLIP_GRADIENTS.CLIP_VALUE", str(clip))
+    trainer = ClassificationTrainer(cfg)
+    before = {k: v.clone() for k, v in trainer.model.named_parameters()}
+    trainer.train()
+    # First SGD step: delta = lr * clipped gradient, so no element moves by more than lr * clip
+    # (plus float32 rounding of w - delta; unclipped, this step moves weights by ~1e-3).
+    biggest = max((p - before[k]).abs().max().item() for k, p in trainer.model.named_parameters())
+    assert 0 < biggest <= 1.5 * cfg.SOLVER.BASE_LR * clip
