@@ -28,16 +28,24 @@ class EpochStream:
         self.num_samples, self.batch_size = num_samples, batch_size
         self.local = batch_size // world_size
         self.seed, self.rank = seed, rank
+        self._epoch_order: tuple[int, np.ndarray] | None = None
 
     @property
     def local_slots(self) -> range:
         """This rank's positions within the global batch."""
         return range(self.rank * self.local, (self.rank + 1) * self.local)
 
+    def _order(self, epoch: int) -> np.ndarray:
+        # Loader workers ask once per sample; a permutation of ImageNet's 1.28M costs ~50 ms, so
+        # each process keeps the current epoch's.
+        if self._epoch_order is None or self._epoch_order[0] != epoch:
+            self._epoch_order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.num_samples))
+        return self._epoch_order[1]
+
     def indices(self, iteration: int) -> np.ndarray:
         """Dataset indices of this rank's samples at ``iteration``."""
         epoch, step = divmod(iteration, self.num_samples // self.batch_size)
-        order = np.random.default_rng([self.seed, epoch]).permutation(self.num_samples)
+        order = self._order(epoch)
         start = step * self.batch_size + self.local_slots.start
         return order[start:start + self.local]
 

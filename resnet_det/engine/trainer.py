@@ -6,7 +6,6 @@ resume, the NaN/Inf guard, JSON-lines/TensorBoard logging, progress and ``metric
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -23,6 +22,7 @@ from resnet_det.engine.checkpoint import Checkpointer
 from resnet_det.engine.distributed import get_rank, get_world_size, init_distributed, is_main_process
 from resnet_det.engine.events import EventWriter
 from resnet_det.engine.lr_scheduler import build_lr_scheduler
+from resnet_det.utils.amp import bf16_autocast
 from resnet_det.utils.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -103,9 +103,7 @@ class Trainer:
 
     @property
     def autocast(self):
-        if not self.cfg.SOLVER.AMP.ENABLED:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return bf16_autocast(self.device.type, self.cfg.SOLVER.AMP.ENABLED)
 
     def load(self, resume: bool) -> None:
         """Resume from ``OUTPUT_DIR``'s last checkpoint when asked and present, else load MODEL.WEIGHTS."""

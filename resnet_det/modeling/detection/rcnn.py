@@ -1,7 +1,6 @@
 """Faster / Mask R-CNN, C4: trunk to res4 -> RPN -> RoIAlign -> res5 head (He et al. 2015, appendix)."""
 from __future__ import annotations
 
-import contextlib
 from typing import Sequence
 
 import torch
@@ -12,6 +11,7 @@ from resnet_det.modeling.detection.masks import paste_masks
 from resnet_det.modeling.detection.roi_heads import Res5ROIHeads, ROIHeadsConfig
 from resnet_det.modeling.detection.rpn import RPN, RPNConfig
 from resnet_det.modeling.resnet import ResNet
+from resnet_det.utils.amp import bf16_autocast
 from resnet_det.weights import get_weight_style
 
 
@@ -46,18 +46,13 @@ class C4RCNN(nn.Module):
     def mask_on(self) -> bool:
         return self.roi_heads.mask_head is not None
 
-    def _autocast(self, device: torch.device):
-        if not self.bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-
     def forward(self, images: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]] | None = None):
         if self.training and targets is None:
             raise ValueError("training mode needs targets; call model.eval() for inference")
         batch, sizes, scales, targets = self.inputs(images, targets)
         if self.backbone.stem.conv1.weight.is_contiguous(memory_format=torch.channels_last):
             batch = batch.contiguous(memory_format=torch.channels_last)
-        with self._autocast(batch.device):
+        with bf16_autocast(batch.device.type, self.bf16):
             features = self.backbone(batch)["res4"]
             gt_boxes = [t["boxes"] for t in targets] if self.training else None
             proposals, _, rpn_losses = self.proposal_generator(features, sizes, gt_boxes)

@@ -92,9 +92,13 @@ class Res5ROIHeads(nn.Module):
         self.matcher = Matcher(cfg.iou_threshold, cfg.iou_threshold, allow_low_quality_matches=False)
 
     def _res5_features(self, features: torch.Tensor, boxes: list[torch.Tensor]) -> torch.Tensor:
-        """RoIAlign (14x14, aligned, adaptive sampling) on res4, then res5: R x C x 7 x 7."""
+        """RoIAlign (14x14, aligned, adaptive sampling) on res4, then res5: R x C x 7 x 7.
+
+        Boxes stay float32 even under bf16 autocast: bf16 keeps 8 mantissa bits, which would move a
+        box edge near x = 1200 by up to 4 pixels.
+        """
         size = self.cfg.pooler_resolution
-        x = roi_align(features, [b.to(features.dtype) for b in boxes], (size, size), self.spatial_scale,
+        x = roi_align(features.float(), [b.float() for b in boxes], (size, size), self.spatial_scale,
                       sampling_ratio=0, aligned=True)
         return self.res5(x)
 

@@ -142,3 +142,16 @@ def test_bf16_detections_agree_with_fp32():
     assert bf16["scores"][0].item() == pytest.approx(fp32["scores"][0].item(), rel=0.02)
     iou = torchvision.ops.box_iou(fp32["boxes"][:20], bf16["boxes"])
     assert (iou.max(dim=1).values > 0.9).float().mean() >= 0.9
+
+
+def test_bf16_keeps_roi_boxes_in_float32(monkeypatch):
+    from resnet_det.modeling.detection import roi_heads
+
+    seen = []
+    real = roi_heads.roi_align
+    monkeypatch.setattr(roi_heads, "roi_align", lambda x, boxes, *a, **k: seen.append(boxes[0].dtype) or
+                        real(x, boxes, *a, **k))
+    model = build_detector(_cfg(18, **{"MODEL.RESNETS.NORM": "GN", "SOLVER.AMP.ENABLED": True})).eval()
+    with torch.no_grad():
+        model(_batch()[0][:1])
+    assert seen and all(dtype == torch.float32 for dtype in seen)
