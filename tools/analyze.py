@@ -12,16 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
 import torchvision
 
 from resnet_det import build_model
 from resnet_det.analysis.curves import plot_fig6, read_curves
-from resnet_det.analysis.plotting import pretty_name
-from resnet_det.analysis.responses import plot_fig7, response_stds
-from resnet_det.data.classification import load_classification_dataset
-from resnet_det.modeling.preprocess import Normalize
-from resnet_det.weights import load_state_dict_checked, load_weights
+from resnet_det.analysis.responses import fig7
 from resnet_det.modeling.cifar import CIFAR_DEPTHS
 from resnet_det.modeling.resnet import ARCH_SETTINGS
 from resnet_det.utils.complexity import count_multiply_adds, count_parameters
@@ -51,23 +46,6 @@ def table1() -> str:
     return "\n".join(rows)
 
 
-def fig7(checkpoints: list[str], dataset: str, root: str, num_images: int, out: str) -> dict[str, list[float]]:
-    """Response stds of each checkpoint's 3x3 layers on ``num_images`` test images; plot them."""
-    data = load_classification_dataset(dataset, root)
-    images = torch.from_numpy(data.images[:num_images]).permute(0, 3, 1, 2)
-    stds = {}
-    for path in checkpoints:
-        weights = load_weights(path)
-        if weights.arch is None:
-            raise SystemExit(f"{path}: cannot tell the architecture; train it with tools/train_cls.py")
-        model = build_model(weights.arch, num_classes=len(data.classes))
-        load_state_dict_checked(model, weights.state_dict, source=path)
-        inputs = Normalize(weights.weight_style or "torchvision")(images)
-        stds[pretty_name(weights.arch)] = response_stds(model, inputs)
-    plot_fig7(stds, out)
-    return stds
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "fig6":
         print(plot_fig6([read_curves(run, args.test_set) for run in args.runs], args.out))
     else:
-        stds = fig7(args.checkpoints, args.dataset, args.root, args.num_images, args.out)
+        try:
+            stds = fig7(args.checkpoints, args.dataset, args.root, args.num_images, args.out)
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
         for name, values in stds.items():
             print(f"{name}: {len(values)} layers, mean std {sum(values) / len(values):.3f}")
         print(args.out)

@@ -17,12 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+from resnet_det.analysis.curves import plot_fig6, read_curves
+from resnet_det.analysis.responses import fig7
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
-
-from analyze import fig7  # noqa: E402
-
-from resnet_det.analysis.curves import plot_fig6, read_curves  # noqa: E402
 
 DEFAULT_CONFIGS = ("cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56", "cifar_resnet110",
                    "cifar_plain20", "cifar_plain56")

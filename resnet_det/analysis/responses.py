@@ -11,8 +11,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from resnet_det.analysis.plotting import plt, save_figure
+from resnet_det.analysis.plotting import plt, pretty_name, save_figure
+from resnet_det.data.classification import load_classification_dataset
 from resnet_det.modeling.blocks import ConvNorm
+from resnet_det.modeling.preprocess import Normalize
+from resnet_det.modeling.registry import build_model
+from resnet_det.weights import load_state_dict_checked, load_weights
 
 
 @torch.no_grad()
@@ -57,3 +61,20 @@ def plot_fig7(stds: dict[str, list[float]], out: str | Path) -> Path:
     top.set(xlabel="layer index (original)", ylabel="std")
     bottom.set(xlabel="layer index (sorted by magnitude)", ylabel="std")
     return save_figure(fig, (top, bottom), out)
+
+
+def fig7(checkpoints: list[str], dataset: str, root: str, num_images: int, out: str | Path) -> dict[str, list[float]]:
+    """Response stds of each checkpoint's 3x3 layers on ``num_images`` images of ``dataset``; plot them."""
+    data = load_classification_dataset(dataset, root)
+    images = torch.from_numpy(data.images[:num_images]).permute(0, 3, 1, 2)
+    stds = {}
+    for path in checkpoints:
+        weights = load_weights(path)
+        if weights.arch is None:
+            raise ValueError(f"{path}: cannot tell the architecture; train it with tools/train_cls.py")
+        model = build_model(weights.arch, num_classes=len(data.classes))
+        load_state_dict_checked(model, weights.state_dict, source=path)
+        inputs = Normalize(weights.weight_style or "torchvision")(images)
+        stds[pretty_name(weights.arch)] = response_stds(model, inputs)
+    plot_fig7(stds, out)
+    return stds
