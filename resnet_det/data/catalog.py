@@ -1,6 +1,7 @@
 """Detection datasets by name: COCO, PASCAL VOC, the built-in shapes, and COCO-format sets a user registers."""
 from __future__ import annotations
 
+import bisect
 import os
 from pathlib import Path
 from typing import Callable
@@ -62,7 +63,6 @@ def coco_dataset_paths(name: str, root: str = "") -> tuple[Path, Path]:
     return json_file, image_root
 
 
-
 class ConcatDetection:
     """Several detection datasets with the same classes, read as one (e.g. VOC 07+12)."""
 
@@ -79,7 +79,7 @@ class ConcatDetection:
         return self.offsets[-1]
 
     def _locate(self, index: int) -> tuple:
-        part = next(i for i in range(len(self.datasets)) if index < self.offsets[i + 1])
+        part = bisect.bisect_right(self.offsets, index) - 1
         return self.datasets[part], index - self.offsets[part]
 
     def __getitem__(self, index: int):
@@ -89,6 +89,10 @@ class ConcatDetection:
     def has_usable_boxes(self, index: int) -> bool:
         dataset, local = self._locate(index)
         return dataset.has_usable_boxes(local)
+
+    def is_landscape(self, index: int) -> bool:
+        dataset, local = self._locate(index)
+        return dataset.is_landscape(local)
 
 
 def load_detection_dataset(name: str, root: str = "", with_masks: bool = False):

@@ -10,8 +10,8 @@ import torch.distributed as dist
 
 from resnet_det.config import CfgNode
 from resnet_det.data.catalog import load_detection_dataset, load_training_set, register_from_config
-from resnet_det.data.voc import VOCDetection
 from resnet_det.data.detection_batches import DetectionBatches, eval_batches
+from resnet_det.data.voc import VOCDetection
 from resnet_det.engine.distributed import get_rank, get_world_size, is_main_process
 from resnet_det.engine.trainer import Trainer
 from resnet_det.evaluation.coco import evaluate_coco, to_coco_results
@@ -34,6 +34,7 @@ class DetectionTrainer(Trainer):
             self.model = self.model.to(memory_format=torch.channels_last)
         self._setup_optimizer()
         self._batches = None
+        self._test_sets: dict[str, Any] = {}  # parsed once, evaluated every TEST.EVAL_PERIOD
 
     def load_initial_weights(self, path: str) -> None:
         load_detector_weights(self.model, path)
@@ -49,7 +50,8 @@ class DetectionTrainer(Trainer):
             self._batches = DetectionBatches(
                 dataset, "+".join(names), cfg.SOLVER.IMS_PER_BATCH, seed=cfg.SEED, flip=cfg.INPUT.RANDOM_FLIP,
                 min_sizes=cfg.INPUT.MIN_SIZE_TRAIN, sampling=cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING, device=self.device,
-                num_workers=cfg.DATALOADER.NUM_WORKERS, rank=get_rank(), world_size=get_world_size())
+                num_workers=cfg.DATALOADER.NUM_WORKERS, rank=get_rank(), world_size=get_world_size(),
+                group_by_aspect_ratio=cfg.DATALOADER.ASPECT_RATIO_GROUPING)
         return self._batches.iterate(start)
 
     def losses(self, batch, iteration: int):
@@ -87,7 +89,9 @@ class DetectionTrainer(Trainer):
         metrics = {}
         try:
             for name in self.cfg.DATASETS.TEST:
-                dataset = load_detection_dataset(name, self.cfg.DATASETS.ROOT)
+                if name not in self._test_sets:
+                    self._test_sets[name] = load_detection_dataset(name, self.cfg.DATASETS.ROOT)
+                dataset = self._test_sets[name]
                 pairs = self._predict(dataset)
                 if is_main_process():
                     metrics[name] = self._evaluate_one(name, dataset, pairs)
