@@ -74,6 +74,8 @@ _C.DATASETS.REGISTER = []
 
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4  # decoding processes for image-file datasets
+# Detection: each batch holds only landscape or only portrait images, so padding wastes little.
+_C.DATALOADER.ASPECT_RATIO_GROUPING = True
 
 _C.INPUT = CN()
 # Shorter side at training: one of MIN_SIZE_TRAIN ("choice") or uniform in its [min, max] ("range").

@@ -44,6 +44,11 @@ class CocoDetection:
         anns = self.coco.imgToAnns.get(self.image_ids[index], [])
         return any(not a.get("iscrowd", 0) and a["bbox"][2] > 0 and a["bbox"][3] > 0 for a in anns)
 
+    def is_landscape(self, index: int) -> bool:
+        """Whether image ``index`` is wider than tall, from the json (no decoding)."""
+        info = self.coco.imgs[self.image_ids[index]]
+        return info["width"] > info["height"]
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         info = self.coco.loadImgs(self.image_ids[index])[0]
         image = torch.from_numpy(read_rgb(self.image_root / info["file_name"])).permute(2, 0, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -68,9 +69,11 @@ class DetectionBatches:
 
     def __init__(self, dataset, name: str, batch_size: int, *, seed: int, flip: bool,
                  min_sizes: Sequence[int], sampling: str, device: torch.device, num_workers: int,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1, group_by_aspect_ratio: bool = True) -> None:
         indices = usable_indices(dataset, name)
-        self.stream = EpochStream(len(indices), batch_size, seed=seed, rank=rank, world_size=world_size)
+        groups = np.array([dataset.is_landscape(i) for i in indices]) if group_by_aspect_ratio else None
+        self.stream = EpochStream(len(indices), batch_size, seed=seed, rank=rank, world_size=world_size,
+                                  groups=groups)
         self.samples = _TrainImages(dataset, indices, self.stream, flip, min_sizes, sampling)
         self.device, self.num_workers = device, num_workers
 

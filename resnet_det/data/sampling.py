@@ -17,10 +17,13 @@ class EpochStream:
     """Endless epochs, each a fresh permutation of ``num_samples``, cut into global batches.
 
     A global batch of ``batch_size`` is split evenly among ``world_size`` ranks; an epoch's last
-    partial batch is dropped.
+    partial batch is dropped. With ``groups`` (a group id per sample, e.g. landscape/portrait),
+    every batch is drawn from one group, except the few built from the groups' leftovers at the
+    end of an epoch, so a batch pads its images to a similar shape.
     """
 
-    def __init__(self, num_samples: int, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, num_samples: int, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
+                 groups: np.ndarray | None = None) -> None:
         if batch_size % world_size:
             raise ValueError(f"batch size {batch_size} is not divisible by {world_size} processes")
         if batch_size > num_samples:
@@ -28,6 +31,9 @@ class EpochStream:
         self.num_samples, self.batch_size = num_samples, batch_size
         self.local = batch_size // world_size
         self.seed, self.rank = seed, rank
+        if groups is not None and len(groups) != num_samples:
+            raise ValueError(f"{len(groups)} group ids for {num_samples} samples")
+        self.groups = None if groups is None else np.asarray(groups)
         self._epoch_order: tuple[int, np.ndarray] | None = None
 
     @property
@@ -39,8 +45,23 @@ class EpochStream:
         # Loader workers ask once per sample; a permutation of ImageNet's 1.28M costs ~50 ms, so
         # each process keeps the current epoch's.
         if self._epoch_order is None or self._epoch_order[0] != epoch:
-            self._epoch_order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.num_samples))
+            rng = np.random.default_rng([self.seed, epoch])
+            order = rng.permutation(self.num_samples)
+            if self.groups is not None:
+                order = self._grouped(order, rng)
+            self._epoch_order = (epoch, order)
         return self._epoch_order[1]
+
+    def _grouped(self, order: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``order`` rearranged into single-group batches in random order, then the leftovers."""
+        batches, leftovers = [], []
+        for group in np.unique(self.groups):
+            members = order[self.groups[order] == group]
+            full = len(members) // self.batch_size * self.batch_size
+            batches += np.split(members[:full], full // self.batch_size) if full else []
+            leftovers.append(members[full:])
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+        return np.concatenate(batches + leftovers)
 
     def indices(self, iteration: int) -> np.ndarray:
         """Dataset indices of this rank's samples at ``iteration``."""

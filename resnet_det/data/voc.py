@@ -77,6 +77,10 @@ class VOCDetection:
     def has_usable_boxes(self, index: int) -> bool:
         return any(x2 > x1 and y2 > y1 for x1, y1, x2, y2 in self.annotations[index]["boxes"])
 
+    def is_landscape(self, index: int) -> bool:
+        """Whether image ``index`` is wider than tall, from its xml."""
+        return self.annotations[index]["width"] > self.annotations[index]["height"]
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
         ann = self.annotations[index]
         image = torch.from_numpy(read_rgb(self.year_dir / "JPEGImages" / f"{self.ids[index]}.jpg")).permute(2, 0, 1)

@@ -23,3 +23,14 @@ def test_coco128_targets(shared_data):
             ys, xs = mask.nonzero(as_tuple=True)
             assert xs.min() >= box[0] - 1 and xs.max() <= box[2] + 1
     assert total_crowd == 10 and objects > 0
+
+
+def test_orientation_comes_from_the_json_and_matches_the_pixels(shared_data):
+    coco = CocoDetection(shared_data / "coco128/annotations/instances_train2017.json",
+                         shared_data / "coco128/train2017", with_masks=False)
+    flags = [coco.is_landscape(i) for i in range(len(coco))]
+    assert 0 < sum(flags) < len(flags)  # coco128 has both orientations
+    portrait = flags.index(False)
+    for i in (0, portrait):
+        height, width = coco[i][0].shape[-2:]
+        assert coco.is_landscape(i) == (width > height)
