@@ -86,15 +86,18 @@ def test_two_process_gloo_run_trains_and_evaluates(coco4, tmp_path):
     assert saved["coco4"]["bbox"]["AP"] is not None and saved["iterations"] == 4
 
 
-@pytest.mark.parametrize("name, depth, mask_on", [("coco_r50", 50, False), ("coco_r101", 101, False),
-                                                  ("coco_mask_r101", 101, True), ("coco_r101_paper", 101, False),
-                                                  ("voc0712_r101", 101, False), ("voc0712_r101_paper", 101, False)])
-def test_coco_configs_build_the_described_detector(name, depth, mask_on):
+@pytest.mark.parametrize("name, depth, mask_on, style", [
+    ("coco_r50", 50, False, "caffe"), ("coco_r101", 101, False, "caffe"), ("coco_mask_r101", 101, True, "caffe"),
+    ("coco_r101_paper", 101, False, "caffe"), ("voc0712_r101", 101, False, "caffe"),
+    ("voc0712_r101_paper", 101, False, "caffe"), ("coco128_overfit_r50", 50, True, "torchvision")])
+def test_coco_configs_build_the_described_detector(name, depth, mask_on, style):
     from resnet_det import build_detector
     cfg = load_config(f"configs/{name}.yaml")
     model = build_detector(cfg)
     assert len(model.backbone.res4) == {50: 6, 101: 23}[depth] and model.mask_on == mask_on
-    assert model.weight_style == "caffe" and model.backbone.res3[0].conv1.stride == (2, 2)  # stride in the 1x1
+    assert model.weight_style == style
+    # caffe-style weights put the stride in the 1x1 (MSRA's models), torchvision's in the 3x3.
+    assert model.backbone.res3[0].conv1.stride == ((2, 2) if style == "caffe" else (1, 1))
 
 
 def test_voc_07_plus_12_trains_and_reports_voc_ap(shared_data, tmp_path):
