@@ -273,7 +273,8 @@ def save_weights(weights: Weights, path: str | os.PathLike, fmt: str = "resnet_d
         return atomic_torch_save(resnet_det_to_torchvision(state), path)
     if fmt == "detectron2":
         payload = {
-            "model": {k: v.numpy() for k, v in state.items()},
+            # BN step counters are training bookkeeping that detectron2's checkpoints never carry.
+            "model": {k: v.numpy() for k, v in state.items() if not k.endswith("num_batches_tracked")},
             "__author__": "resnet_det",
             # Lets detectron2 match "res5.*" to "roi_heads.res5.*" in C4 models.
             "matching_heuristics": True,

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 NORMS = ("BN", "FrozenBN", "SyncBN", "GN", "")
 
 
 class FrozenBatchNorm2d(nn.Module):
-    """Batch norm with fixed statistics and affine parameters, applied as ``x * scale + shift``.
+    """Batch norm with fixed statistics and affine parameters.
 
     Parameter and buffer names match ``nn.BatchNorm2d`` (and detectron2), so checkpoints load
     either way. A checkpoint that has no running statistics (MSRA/caffe2 weights store the folded
@@ -30,6 +31,10 @@ class FrozenBatchNorm2d(nn.Module):
         return scale, self.bias - self.running_mean * scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.requires_grad and x.dtype == self.weight.dtype:
+            # Inference: one fused op, rounding as detectron2's frozen BN does. With autograd,
+            # batch_norm's backward would also compute unused gradients of the frozen affine.
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
         scale, shift = self.scale_shift()
         return x * scale.view(1, -1, 1, 1).to(x.dtype) + shift.view(1, -1, 1, 1).to(x.dtype)
 
