@@ -71,6 +71,21 @@ class MaskHead(nn.Module):
         return self.predictor(F.relu(self.deconv(x)))
 
 
+def build_res5_head(depth: int, *, stride_in_1x1: bool, norm: str, res5_dilation: int = 1,
+                    **block_kwargs) -> tuple[nn.Sequential, int]:
+    """The trunk's res5 stage as a per-RoI head, and its output channels.
+
+    The block type follows the depth (basic for 18/34), so a classifier's res5 weights load at
+    every depth. The first block halves the 14x14 RoI to 7x7, unless dilated (DC5 style).
+    """
+    block, counts = ARCH_SETTINGS[depth]
+    in_ch, out_ch = 256 * block.expansion, 512 * block.expansion
+    res5 = make_stage(block, counts[3], in_ch, out_ch, stride=1 if res5_dilation > 1 else 2,
+                      bottleneck_channels=512, stride_in_1x1=stride_in_1x1, norm=norm,
+                      dilation=res5_dilation, **block_kwargs)
+    return res5, out_ch
+
+
 class Res5ROIHeads(nn.Module):
     """res5 as the per-RoI head, in the block type of the trunk's depth (basic for 18/34)."""
 
@@ -78,13 +93,8 @@ class Res5ROIHeads(nn.Module):
                  feature_stride: int = 16, res5_dilation: int = 1) -> None:
         super().__init__()
         self.cfg = cfg
-        block, counts = ARCH_SETTINGS[depth]
-        in_ch = 256 * block.expansion
-        out_ch = 512 * block.expansion
-        # The first res5 block halves the 14x14 RoI to 7x7 (unless dilated, DC5 style).
-        self.res5 = make_stage(block, counts[3], in_ch, out_ch, stride=1 if res5_dilation > 1 else 2,
-                               bottleneck_channels=512, stride_in_1x1=stride_in_1x1, norm=norm,
-                               dilation=res5_dilation)
+        self.res5, out_ch = build_res5_head(depth, stride_in_1x1=stride_in_1x1, norm=norm,
+                                            res5_dilation=res5_dilation)
         self.box_predictor = FastRCNNOutputLayers(out_ch, cfg.num_classes)
         self.mask_head = MaskHead(out_ch, cfg.mask_channels, cfg.num_classes) if cfg.mask_on else None
         self.spatial_scale = 1.0 / feature_stride

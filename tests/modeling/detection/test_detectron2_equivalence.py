@@ -6,39 +6,14 @@ import torch
 from torchvision.ops import box_iou
 
 from resnet_det.config import get_cfg
-from resnet_det.data.cls_transforms import read_rgb
 from resnet_det.modeling.detection.rcnn import build_detector
 
 d2_config = pytest.importorskip("detectron2.config", reason="detectron2 is not installed")
 d2_modeling = pytest.importorskip("detectron2.modeling", reason="detectron2 is not installed")
 
 
-def _calibrate_frozen_bn(module: torch.nn.Module, x: torch.Tensor):
-    """Give every frozen BN the statistics of its input on ``x`` and a random affine, so a randomly
-    initialised trunk keeps normalised activations (its identity BNs would otherwise let them blow up)."""
-    def set_stats(norm, inputs):
-        t = inputs[0].transpose(0, 1).flatten(1)
-        norm.running_mean.copy_(t.mean(1))
-        norm.running_var.copy_(t.var(1) + 1e-3)
-        norm.weight.uniform_(0.5, 1.5)
-        norm.bias.uniform_(-0.2, 0.2)
-    hooks = [m.register_forward_pre_hook(set_stats) for m in module.modules()
-             if type(m).__name__ == "FrozenBatchNorm2d"]
-    with torch.no_grad():
-        out = module(x)
-    for h in hooks:
-        h.remove()
-    return out
-
-
-@pytest.fixture
-def coco_images(shared_data):
-    folder = shared_data / "coco128" / "train2017"
-    return [torch.from_numpy(read_rgb(p)).permute(2, 0, 1) for p in sorted(folder.glob("*.jpg"))[:2]]
-
-
 @pytest.mark.parametrize("mask_on", [False, True], ids=["faster", "mask"])
-def test_same_detections_as_detectron2(coco_images, mask_on):
+def test_same_detections_as_detectron2(coco_images, calibrate_frozen_bn, mask_on):
     torch.manual_seed(0)
     name = "COCO-InstanceSegmentation/mask_rcnn_R_50_C4_3x.yaml" if mask_on else "COCO-Detection/faster_rcnn_R_50_C4_3x.yaml"
     cfg = d2_config.get_cfg()
@@ -46,8 +21,8 @@ def test_same_detections_as_detectron2(coco_images, mask_on):
     cfg.MODEL.DEVICE = "cpu"
     theirs = d2_modeling.build_model(cfg).eval()
     bgr = [im.flip(0).float() for im in coco_images]
-    features = _calibrate_frozen_bn(theirs.backbone, theirs.preprocess_image([{"image": bgr[0]}]).tensor)["res4"]
-    _calibrate_frozen_bn(theirs.roi_heads.res5, features)
+    features = calibrate_frozen_bn(theirs.backbone, theirs.preprocess_image([{"image": bgr[0]}]).tensor)["res4"]
+    calibrate_frozen_bn(theirs.roi_heads.res5, features)
     with torch.no_grad():  # spread the predictors so scores and deltas vary
         torch.nn.init.normal_(theirs.roi_heads.box_predictor.cls_score.weight, std=0.02)
         torch.nn.init.normal_(theirs.roi_heads.box_predictor.bbox_pred.weight, std=0.02)
