@@ -18,9 +18,6 @@ class ResNetDetRes5ROIHeads(Res5ROIHeads):
     @classmethod
     def _build_res5_block(cls, cfg: CfgNode) -> tuple[nn.Sequential, int]:
         node = cfg.MODEL.RESNET_DET
-        res5, channels = build_res5_head(node.DEPTH, stride_in_1x1=get_weight_style(node.WEIGHT_STYLE).stride_in_1x1,
-                                         norm=node.NORM, res5_dilation=node.RES5_DILATION, shortcut=node.SHORTCUT)
-        if node.ZERO_INIT_LAST:
-            for block in res5:
-                block.zero_init_last()
-        return res5, channels
+        return build_res5_head(node.DEPTH, stride_in_1x1=get_weight_style(node.WEIGHT_STYLE).stride_in_1x1,
+                               norm=node.NORM, res5_dilation=node.RES5_DILATION, zero_init_last=node.ZERO_INIT_LAST,
+                               shortcut=node.SHORTCUT)

@@ -33,3 +33,17 @@ def test_grouped_order_is_seeded_and_reshuffled_each_epoch():
 def test_group_ids_must_match_the_samples():
     with pytest.raises(ValueError, match="3 group ids for 4 samples"):
         EpochStream(4, 2, seed=0, groups=np.zeros(3))
+
+
+def test_epoch_permutation_is_drawn_once_per_epoch(monkeypatch):
+    from resnet_det.data import sampling
+
+    stream = EpochStream(40, 8, seed=0)
+    expected = [stream.indices(it).copy() for it in range(10)]
+    fresh = EpochStream(40, 8, seed=0)
+    calls = []
+    real = np.random.default_rng
+    monkeypatch.setattr(sampling.np.random, "default_rng", lambda *a: calls.append(a) or real(*a))
+    got = [fresh.indices(it) for it in range(10)]  # iterations 0-4 are epoch 0, 5-9 epoch 1
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got))
+    assert len(calls) == 2

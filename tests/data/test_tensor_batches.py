@@ -43,16 +43,3 @@ def test_crop_windows_gathers_each_samples_own_window():
     out = crop_windows(x, torch.tensor([0, 2]), torch.tensor([1, 0]), 4)
     assert torch.equal(out[0], x[0, :, 0:4, 1:5]) and torch.equal(out[1], x[1, :, 2:6, 0:4])
 
-
-def test_epoch_permutation_is_drawn_once_per_epoch(monkeypatch):
-    from resnet_det.data import sampling
-
-    stream = sampling.EpochStream(40, 8, seed=0)
-    expected = [stream.indices(it).copy() for it in range(10)]
-    fresh = sampling.EpochStream(40, 8, seed=0)
-    calls = []
-    real = np.random.default_rng
-    monkeypatch.setattr(sampling.np.random, "default_rng", lambda *a: calls.append(a) or real(*a))
-    got = [fresh.indices(it) for it in range(10)]  # iterations 0-4 are epoch 0, 5-9 epoch 1
-    assert all(np.array_equal(a, b) for a, b in zip(expected, got))
-    assert len(calls) == 2

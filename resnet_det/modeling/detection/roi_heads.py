@@ -72,7 +72,7 @@ class MaskHead(nn.Module):
 
 
 def build_res5_head(depth: int, *, stride_in_1x1: bool, norm: str, res5_dilation: int = 1,
-                    **block_kwargs) -> tuple[nn.Sequential, int]:
+                    zero_init_last: bool = False, **block_kwargs) -> tuple[nn.Sequential, int]:
     """The trunk's res5 stage as a per-RoI head, and its output channels.
 
     The block type follows the depth (basic for 18/34), so a classifier's res5 weights load at
@@ -83,6 +83,9 @@ def build_res5_head(depth: int, *, stride_in_1x1: bool, norm: str, res5_dilation
     res5 = make_stage(block, counts[3], in_ch, out_ch, stride=1 if res5_dilation > 1 else 2,
                       bottleneck_channels=512, stride_in_1x1=stride_in_1x1, norm=norm,
                       dilation=res5_dilation, **block_kwargs)
+    if zero_init_last:
+        for b in res5:
+            b.zero_init_last()
     return res5, out_ch
 
 
