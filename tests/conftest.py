@@ -37,9 +37,30 @@ def _private_cache(tmp_path_factory) -> None:
 @pytest.fixture
 def coco_images(shared_data) -> list[torch.Tensor]:
     """Two real coco128 photos as uint8 RGB CHW tensors."""
-    from resnet_det.data.cls_transforms import read_rgb
+    from resnet_det.data.image_io import read_rgb
     folder = shared_data / "coco128" / "train2017"
     return [torch.from_numpy(read_rgb(p)).permute(2, 0, 1) for p in sorted(folder.glob("*.jpg"))[:2]]
+
+
+@pytest.fixture
+def tiny_coco():
+    """``make(folder, annotations, n_images=3)``: ``n_images`` random 40 x 60 (h x w) PNGs ``1.png``...
+    in ``folder`` and the path of a COCO json over them (one category) with the given annotations."""
+    def make(folder: Path, annotations: list[dict], n_images: int = 3) -> Path:
+        import json
+
+        import cv2
+        import numpy as np
+        rng = np.random.default_rng(0)
+        for i in range(1, n_images + 1):
+            cv2.imwrite(str(folder / f"{i}.png"), rng.integers(0, 255, (40, 60, 3), dtype=np.uint8))
+        data = {"images": [{"id": i, "file_name": f"{i}.png", "width": 60, "height": 40}
+                           for i in range(1, n_images + 1)],
+                "annotations": [{"id": n, "iscrowd": 0, "category_id": 1, **a} for n, a in enumerate(annotations, 1)],
+                "categories": [{"id": 1, "name": "thing"}]}
+        (folder / "tiny.json").write_text(json.dumps(data))
+        return folder / "tiny.json"
+    return make
 
 
 def _calibrate_frozen_bn(module: torch.nn.Module, x: torch.Tensor):

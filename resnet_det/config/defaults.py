@@ -76,6 +76,12 @@ _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4  # decoding processes for image-file datasets
 # Detection: each batch holds only landscape or only portrait images, so padding wastes little.
 _C.DATALOADER.ASPECT_RATIO_GROUPING = True
+# An image file that cannot be used (corrupt, truncated, missing, not matching its annotations):
+# "skip" logs it and trains on a deterministic substitute (evaluation scores it as an image where
+# nothing was found); "fail" stops with an error naming the file.
+_C.DATALOADER.ON_BAD_IMAGE = "skip"
+# Images whose header claims more pixels are refused before decoding (decompression bombs).
+_C.DATALOADER.MAX_IMAGE_PIXELS = 100_000_000
 
 _C.INPUT = CN()
 # Shorter side at training: one of MIN_SIZE_TRAIN ("choice") or uniform in its [min, max] ("range").

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from resnet_det.data.coco import CocoDetection
+from resnet_det.data.image_io import DEFAULT_MAX_PIXELS
 from resnet_det.data.paths import DatasetNotFoundError, datasets_root
 from resnet_det.data.shapes_detection import shapes_detection_split
 from resnet_det.data.voc import VOCDetection
@@ -82,27 +83,35 @@ class ConcatDetection:
         part = bisect.bisect_right(self.offsets, index) - 1
         return self.datasets[part], index - self.offsets[part]
 
-    def __getitem__(self, index: int):
+    def _call(self, method: str, index: int):
         dataset, local = self._locate(index)
-        return dataset[local]
+        return getattr(dataset, method)(local)
+
+    def __getitem__(self, index: int):
+        return self._call("__getitem__", index)
 
     def has_usable_boxes(self, index: int) -> bool:
-        dataset, local = self._locate(index)
-        return dataset.has_usable_boxes(local)
+        return self._call("has_usable_boxes", index)
 
     def is_landscape(self, index: int) -> bool:
-        dataset, local = self._locate(index)
-        return dataset.is_landscape(local)
+        return self._call("is_landscape", index)
+
+    def read_image(self, index: int):
+        return self._call("read_image", index)
+
+    def target(self, index: int) -> dict:
+        return self._call("target", index)
 
 
-def load_detection_dataset(name: str, root: str = "", with_masks: bool = False):
+def load_detection_dataset(name: str, root: str = "", with_masks: bool = False,
+                           max_image_pixels: int = DEFAULT_MAX_PIXELS):
     """A :class:`CocoDetection` or :class:`VOCDetection` by name (see :func:`coco_dataset_paths`)."""
     if name in _VOC:
-        return VOCDetection(datasets_root(root), *_VOC[name])
-    return CocoDetection(*coco_dataset_paths(name, root), with_masks=with_masks)
+        return VOCDetection(datasets_root(root), *_VOC[name], max_image_pixels=max_image_pixels)
+    return CocoDetection(*coco_dataset_paths(name, root), with_masks=with_masks, max_image_pixels=max_image_pixels)
 
 
-def load_training_set(names, root: str = "", with_masks: bool = False):
+def load_training_set(names, root: str = "", with_masks: bool = False, max_image_pixels: int = DEFAULT_MAX_PIXELS):
     """One dataset, or several with the same classes concatenated."""
-    datasets = [load_detection_dataset(n, root, with_masks) for n in names]
+    datasets = [load_detection_dataset(n, root, with_masks, max_image_pixels) for n in names]
     return datasets[0] if len(datasets) == 1 else ConcatDetection(datasets)

@@ -81,8 +81,8 @@ def build_train_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, devic
                              cfg.SOLVER.IMS_PER_BATCH, pad=cfg.INPUT.PAD, crop=cfg.INPUT.CROP_SIZE, **common)
     return FileBatches(dataset.paths, dataset.labels, cfg.SOLVER.IMS_PER_BATCH,
                        shorter_side=cfg.INPUT.MIN_SIZE_TRAIN, sampling=cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING,
-                       crop=cfg.INPUT.CROP_SIZE, device=device,
-                       num_workers=cfg.DATALOADER.NUM_WORKERS, **common)
+                       crop=cfg.INPUT.CROP_SIZE, device=device, num_workers=cfg.DATALOADER.NUM_WORKERS,
+                       on_bad_image=cfg.DATALOADER.ON_BAD_IMAGE, max_pixels=cfg.DATALOADER.MAX_IMAGE_PIXELS, **common)
 
 
 def build_eval_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, device: torch.device,
@@ -94,4 +94,4 @@ def build_eval_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, device
     return lambda: file_eval_batches(
         dataset.paths, dataset.labels, batch_size=cfg.TEST.IMS_PER_BATCH, num_workers=cfg.DATALOADER.NUM_WORKERS,
         rank=rank, world_size=world_size, mode=cfg.TEST.MODE, resize=cfg.TEST.RESIZE, crop=cfg.TEST.CROP_SIZE,
-        scales=cfg.TEST.SCALES)
+        scales=cfg.TEST.SCALES, max_pixels=cfg.DATALOADER.MAX_IMAGE_PIXELS)

@@ -1,7 +1,6 @@
 """Per-image classification augmentation and the paper's test-time views (numpy/OpenCV, uint8 RGB)."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import cv2
@@ -13,19 +12,6 @@ _PCA_EIGVAL = torch.tensor([0.2175, 0.0188, 0.0045])
 _PCA_EIGVEC = torch.tensor([[-0.5675, 0.7192, 0.4009],
                             [-0.5808, -0.0045, -0.8140],
                             [-0.5836, -0.6948, 0.4203]])
-
-
-class ImageDecodeError(ValueError):
-    """An image file that cannot be decoded; the message names it."""
-
-
-def read_rgb(path: str | Path) -> np.ndarray:
-    """Decode an image file as H x W x 3 uint8 RGB (grayscale and alpha are converted)."""
-    data = np.fromfile(str(path), np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise ImageDecodeError(f"{path}: cannot decode image ({data.size} bytes)")
-    return np.ascontiguousarray(image[:, :, ::-1])
 
 
 def resize_shorter(image: np.ndarray, size: int) -> np.ndarray:

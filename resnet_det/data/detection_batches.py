@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from resnet_det.data.image_io import ImageDecodeError, check_bad_image_policy, read_or_substitute
 from resnet_det.data.sampling import EpochStream, IterationSlots
 
 logger = logging.getLogger(__name__)
@@ -29,16 +30,19 @@ class _TrainImages(Dataset):
     """Item ``(iteration, slot)``: that slot's image and target, maybe flipped, with its training size."""
 
     def __init__(self, dataset, indices: list[int], stream: EpochStream, flip: bool,
-                 min_sizes: Sequence[int], sampling: str) -> None:
+                 min_sizes: Sequence[int], sampling: str, on_bad_image: str) -> None:
         self.dataset, self.indices, self.stream, self.flip = dataset, indices, stream, flip
-        self.min_sizes, self.sampling = tuple(min_sizes), sampling
+        self.min_sizes, self.sampling, self.on_bad_image = tuple(min_sizes), sampling, on_bad_image
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, key: tuple[int, int]):
         iteration, slot = key
-        image, target = self.dataset[self.indices[int(self.stream.indices(iteration)[slot])]]
+        position, image = read_or_substitute(lambda k: self.dataset.read_image(self.indices[k]),
+                                             int(self.stream.indices(iteration)[slot]), len(self.indices),
+                                             self.on_bad_image)
+        target = self.dataset.target(self.indices[position])
         rng = self.stream.rng(iteration, self.stream.local_slots[slot])
         if self.flip and rng.random() < 0.5:
             image, target = hflip(image, target)
@@ -69,12 +73,14 @@ class DetectionBatches:
 
     def __init__(self, dataset, name: str, batch_size: int, *, seed: int, flip: bool,
                  min_sizes: Sequence[int], sampling: str, device: torch.device, num_workers: int,
-                 rank: int = 0, world_size: int = 1, group_by_aspect_ratio: bool = True) -> None:
+                 rank: int = 0, world_size: int = 1, group_by_aspect_ratio: bool = True,
+                 on_bad_image: str = "skip") -> None:
         indices = usable_indices(dataset, name)
         groups = np.array([dataset.is_landscape(i) for i in indices]) if group_by_aspect_ratio else None
         self.stream = EpochStream(len(indices), batch_size, seed=seed, rank=rank, world_size=world_size,
                                   groups=groups)
-        self.samples = _TrainImages(dataset, indices, self.stream, flip, min_sizes, sampling)
+        self.samples = _TrainImages(dataset, indices, self.stream, flip, min_sizes, sampling,
+                                    check_bad_image_policy(on_bad_image))
         self.device, self.num_workers = device, num_workers
 
     def iterate(self, start: int) -> Iterator[tuple[list[torch.Tensor], list[dict]]]:
@@ -87,8 +93,33 @@ class DetectionBatches:
                     for t in targets])
 
 
-def eval_batches(dataset, batch_size: int, num_workers: int, rank: int = 0,
-                 world_size: int = 1) -> Iterator[tuple[list[torch.Tensor], list[dict]]]:
-    """This rank's share of the images (every ``world_size``-th) in lists of ``batch_size``."""
-    shard = torch.utils.data.Subset(dataset, range(rank, len(dataset), world_size))
+class _EvalImages(Dataset):
+    """Item ``i``: image ``i`` (None if it cannot be read, under ``"skip"``) and its target."""
+
+    def __init__(self, dataset, indices: range, on_bad_image: str) -> None:
+        self.dataset, self.indices, self.on_bad_image = dataset, indices, check_bad_image_policy(on_bad_image)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor | None, dict]:
+        index = self.indices[i]
+        try:
+            image = self.dataset.read_image(index)
+        except ImageDecodeError as e:
+            if self.on_bad_image == "fail":
+                raise
+            logger.warning("evaluating without image (it gets no detections): %s", e)
+            image = None
+        return image, self.dataset.target(index)
+
+
+def eval_batches(dataset, batch_size: int, num_workers: int, rank: int = 0, world_size: int = 1,
+                 on_bad_image: str = "skip") -> Iterator[tuple[list[torch.Tensor | None], list[dict]]]:
+    """This rank's share of the images (every ``world_size``-th) in lists of ``batch_size``.
+
+    An unreadable image comes as None with its target, so that it still counts in the evaluation
+    (as an image where nothing was found) under ``on_bad_image="skip"``.
+    """
+    shard = _EvalImages(dataset, range(rank, len(dataset), world_size), on_bad_image)
     return iter(DataLoader(shard, batch_size=batch_size, num_workers=num_workers, collate_fn=_as_lists))

@@ -1,7 +1,6 @@
 """Training and evaluation batches decoded from image files by DataLoader workers (ImageNet)."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -9,11 +8,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from resnet_det.data.cls_transforms import ImageDecodeError, eval_views, read_rgb, train_view
+from resnet_det.data.cls_transforms import eval_views, train_view
+from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, check_bad_image_policy, read_or_substitute, read_rgb
 from resnet_det.data.sampling import EpochStream, IterationSlots
 
-logger = logging.getLogger(__name__)
-_MAX_SUBSTITUTES = 8
 
 
 def _to_chw(image: np.ndarray) -> torch.Tensor:
@@ -23,8 +21,10 @@ def _to_chw(image: np.ndarray) -> torch.Tensor:
 class _TrainSamples(Dataset):
     """Item ``(iteration, slot)``: the augmented sample that slot of that iteration gets."""
 
-    def __init__(self, paths: Sequence[Path], labels: Sequence[int], stream: EpochStream, **view_kwargs) -> None:
+    def __init__(self, paths: Sequence[Path], labels: Sequence[int], stream: EpochStream, *, on_bad_image: str,
+                 max_pixels: int, **view_kwargs) -> None:
         self.paths, self.labels, self.stream, self.view_kwargs = paths, labels, stream, view_kwargs
+        self.on_bad_image, self.max_pixels = check_bad_image_policy(on_bad_image), max_pixels
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -35,15 +35,9 @@ class _TrainSamples(Dataset):
         rng = self.stream.rng(iteration, self.stream.local_slots[slot])
         # An unreadable file is logged and replaced by a deterministic neighbour, so one bad JPEG
         # does not end a days-long run.
-        for attempt in range(_MAX_SUBSTITUTES):
-            path = self.paths[(index + attempt) % len(self.paths)]
-            try:
-                image = read_rgb(path)
-            except ImageDecodeError as e:
-                logger.warning("skipping unreadable training image: %s", e)
-                continue
-            return _to_chw(train_view(image, rng, **self.view_kwargs)), self.labels[(index + attempt) % len(self.paths)]
-        raise ImageDecodeError(f"{_MAX_SUBSTITUTES} consecutive unreadable images from {self.paths[index]}")
+        position, image = read_or_substitute(lambda k: read_rgb(self.paths[k], max_pixels=self.max_pixels),
+                                             index, len(self.paths), self.on_bad_image)
+        return _to_chw(train_view(image, rng, **self.view_kwargs)), self.labels[position]
 
 
 def _stack(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,10 +49,11 @@ class FileBatches:
 
     def __init__(self, paths: Sequence[Path], labels: Sequence[int], batch_size: int, *, seed: int,
                  shorter_side: Sequence[int], sampling: str, crop: int, flip: bool, device: torch.device,
-                 num_workers: int, rank: int = 0, world_size: int = 1) -> None:
+                 num_workers: int, rank: int = 0, world_size: int = 1, on_bad_image: str = "skip",
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.stream = EpochStream(len(paths), batch_size, seed=seed, rank=rank, world_size=world_size)
-        self.samples = _TrainSamples(paths, labels, self.stream, shorter_side=tuple(shorter_side),
-                                     sampling=sampling, crop=crop, flip=flip)
+        self.samples = _TrainSamples(paths, labels, self.stream, on_bad_image=on_bad_image, max_pixels=max_pixels,
+                                     shorter_side=tuple(shorter_side), sampling=sampling, crop=crop, flip=flip)
         self.device, self.num_workers = device, num_workers
 
     def iterate(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -72,14 +67,14 @@ class FileBatches:
 
 
 class _EvalSamples(Dataset):
-    def __init__(self, paths: Sequence[Path], labels: Sequence[int], **view_kwargs) -> None:
-        self.paths, self.labels, self.view_kwargs = paths, labels, view_kwargs
+    def __init__(self, paths: Sequence[Path], labels: Sequence[int], max_pixels: int, **view_kwargs) -> None:
+        self.paths, self.labels, self.max_pixels, self.view_kwargs = paths, labels, max_pixels, view_kwargs
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[list[torch.Tensor], int]:
-        views = eval_views(read_rgb(self.paths[index]), **self.view_kwargs)
+        views = eval_views(read_rgb(self.paths[index], max_pixels=self.max_pixels), **self.view_kwargs)
         return [_to_chw(v) for v in views], self.labels[index]
 
 
@@ -90,14 +85,14 @@ def _stack_views(batch: list[tuple[list[torch.Tensor], int]]) -> tuple[list[torc
 
 
 def file_eval_batches(paths: Sequence[Path], labels: Sequence[int], *, batch_size: int, num_workers: int,
-                      rank: int = 0, world_size: int = 1, **view_kwargs
+                      rank: int = 0, world_size: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS, **view_kwargs
                       ) -> Iterator[tuple[list[torch.Tensor], torch.Tensor]]:
     """``(views, labels)`` batches of this rank's share of the images; each view is N x 3 x H x W.
 
     Multi-scale views keep each image's aspect ratio, so they come one image per batch.
     """
     shard = list(range(rank, len(paths), world_size))
-    dataset = _EvalSamples([paths[i] for i in shard], [labels[i] for i in shard], **view_kwargs)
+    dataset = _EvalSamples([paths[i] for i in shard], [labels[i] for i in shard], max_pixels, **view_kwargs)
     if view_kwargs.get("mode") == "multiscale":
         batch_size = 1
     return iter(DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_stack_views))

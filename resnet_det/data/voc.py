@@ -1,14 +1,17 @@
 """PASCAL VOC detection annotations (xml) as detector targets, with the ``difficult`` flag."""
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 
 import torch
 
-from resnet_det.data.cls_transforms import read_rgb
+from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, read_rgb
 from resnet_det.data.paths import DatasetNotFoundError
 
+logger = logging.getLogger(__name__)
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
                "train", "tvmonitor")
@@ -27,27 +30,40 @@ def find_voc_year(root: Path, year: str) -> Path:
                                f"{root / 'VOCdevkit' / f'VOC{year}'} (set $RESNET_DET_DATASETS or DATASETS.ROOT)")
 
 
-def parse_voc_xml(path: Path) -> dict:
+def parse_voc_xml(path: Path, counts: Counter | None = None) -> dict:
     """``{"width", "height", "boxes" (0-based pixel edges), "labels", "difficult"}`` of one xml file.
 
     VOC boxes are 1-based inclusive pixel indices; ``xmin - 1, ymin - 1, xmax, ymax`` are the
-    pixel edges (detectron2 converts them the same way).
+    pixel edges (detectron2 converts them the same way). Boxes are clipped to the image; objects
+    of an unknown class or with no area inside the image are dropped, counted in ``counts``.
     """
+    counts = Counter() if counts is None else counts
     try:
         root = ET.parse(path).getroot()
         size = root.find("size")
         width, height = int(size.find("width").text), int(size.find("height").text)
+        if width <= 0 or height <= 0:
+            raise VOCAnnotationError(f"{path}: image size {width} x {height} is not positive")
         boxes, labels, difficult = [], [], []
         for obj in root.findall("object"):
             name = obj.find("name").text.strip()
             if name not in VOC_CLASSES:
-                raise VOCAnnotationError(f"{path}: unknown class {name!r}")
+                counts[f"unknown class {name!r}"] += 1
+                continue
             bb = obj.find("bndbox")
             x1, y1, x2, y2 = (float(bb.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax"))
-            boxes.append([x1 - 1, y1 - 1, x2, y2])
+            box = [min(max(v, 0.0), limit) for v, limit in zip((x1 - 1, y1 - 1, x2, y2), (width, height) * 2)]
+            if not (box[2] > box[0] and box[3] > box[1]):
+                counts["box without area in the image"] += 1
+                continue
+            if box != [x1 - 1, y1 - 1, x2, y2]:
+                counts["box clipped to the image"] += 1
+            boxes.append(box)
             labels.append(VOC_CLASSES.index(name))
             flag = obj.find("difficult")
             difficult.append(flag is not None and int(flag.text) == 1)
+    except FileNotFoundError:
+        raise VOCAnnotationError(f"{path}: annotation file missing") from None
     except ET.ParseError as e:
         raise VOCAnnotationError(f"{path}: malformed xml ({e})") from None
     except (AttributeError, TypeError, ValueError) as e:
@@ -62,14 +78,21 @@ class VOCDetection:
 
     classes = VOC_CLASSES
 
-    def __init__(self, root: Path, year: str, split: str) -> None:
+    def __init__(self, root: Path, year: str, split: str, max_image_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.year = year
         self.year_dir = find_voc_year(Path(root), year)
         ids_file = self.year_dir / "ImageSets" / "Main" / f"{split}.txt"
         if not ids_file.is_file():
             raise DatasetNotFoundError(f"VOC{year} split list not found: {ids_file}")
-        self.ids = [line.strip() for line in ids_file.read_text().splitlines() if line.strip()]
-        self.annotations = [parse_voc_xml(self.year_dir / "Annotations" / f"{i}.xml") for i in self.ids]
+        listed = [line.strip() for line in ids_file.read_text().splitlines() if line.strip()]
+        self.ids = list(dict.fromkeys(listed))  # a repeated id would count its objects twice in evaluation
+        if len(self.ids) < len(listed):
+            logger.warning("%s: %d repeated image ids ignored", ids_file, len(listed) - len(self.ids))
+        counts: Counter = Counter()
+        self.annotations = [parse_voc_xml(self.year_dir / "Annotations" / f"{i}.xml", counts) for i in self.ids]
+        if counts:
+            logger.warning("VOC%s %s: %s", year, split, ", ".join(f"{v} x {k}" for k, v in counts.items()))
+        self.max_image_pixels = max_image_pixels
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -81,9 +104,21 @@ class VOCDetection:
         """Whether image ``index`` is wider than tall, from its xml."""
         return self.annotations[index]["width"] > self.annotations[index]["height"]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
+    def image_size(self, index: int) -> tuple[int, int]:
+        """``(height, width)`` from the xml."""
+        return self.annotations[index]["height"], self.annotations[index]["width"]
+
+    def read_image(self, index: int) -> torch.Tensor:
+        """The 3 x H x W uint8 image, checked against the xml's size (raises ImageDecodeError)."""
+        image = read_rgb(self.year_dir / "JPEGImages" / f"{self.ids[index]}.jpg", expected_size=self.image_size(index),
+                         max_pixels=self.max_image_pixels)
+        return torch.from_numpy(image).permute(2, 0, 1)
+
+    def target(self, index: int) -> dict:
         ann = self.annotations[index]
-        image = torch.from_numpy(read_rgb(self.year_dir / "JPEGImages" / f"{self.ids[index]}.jpg")).permute(2, 0, 1)
-        return image, {"boxes": torch.tensor(ann["boxes"], dtype=torch.float32).reshape(-1, 4),
-                       "labels": torch.tensor(ann["labels"], dtype=torch.int64),
-                       "difficult": torch.tensor(ann["difficult"], dtype=torch.bool), "image_id": self.ids[index]}
+        return {"boxes": torch.tensor(ann["boxes"], dtype=torch.float32).reshape(-1, 4),
+                "labels": torch.tensor(ann["labels"], dtype=torch.int64),
+                "difficult": torch.tensor(ann["difficult"], dtype=torch.bool), "image_id": self.ids[index]}
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
+        return self.read_image(index), self.target(index)

@@ -21,6 +21,8 @@ from resnet_det.modeling.detection.rcnn import build_detector
 from resnet_det.utils.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
+# What an image that could not be read is scored with: it still counts, as one where nothing was found.
+_NO_DETECTIONS = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64)}
 
 
 class DetectionTrainer(Trainer):
@@ -46,12 +48,13 @@ class DetectionTrainer(Trainer):
         if self._batches is None:
             cfg = self.cfg
             names = cfg.DATASETS.TRAIN
-            dataset = load_training_set(names, cfg.DATASETS.ROOT, with_masks=cfg.MODEL.MASK_ON)
+            dataset = load_training_set(names, cfg.DATASETS.ROOT, with_masks=cfg.MODEL.MASK_ON,
+                                        max_image_pixels=cfg.DATALOADER.MAX_IMAGE_PIXELS)
             self._batches = DetectionBatches(
                 dataset, "+".join(names), cfg.SOLVER.IMS_PER_BATCH, seed=cfg.SEED, flip=cfg.INPUT.RANDOM_FLIP,
                 min_sizes=cfg.INPUT.MIN_SIZE_TRAIN, sampling=cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING, device=self.device,
                 num_workers=cfg.DATALOADER.NUM_WORKERS, rank=get_rank(), world_size=get_world_size(),
-                group_by_aspect_ratio=cfg.DATALOADER.ASPECT_RATIO_GROUPING)
+                group_by_aspect_ratio=cfg.DATALOADER.ASPECT_RATIO_GROUPING, on_bad_image=cfg.DATALOADER.ON_BAD_IMAGE)
         return self._batches.iterate(start)
 
     def losses(self, batch, iteration: int):
@@ -61,9 +64,12 @@ class DetectionTrainer(Trainer):
     def _predict(self, dataset) -> list[tuple[Any, dict, dict]]:
         """``(image id, output, target)`` for every image, gathered from all ranks onto each."""
         pairs = []
-        for images, targets in eval_batches(dataset, self.cfg.TEST.IMS_PER_BATCH, self.cfg.DATALOADER.NUM_WORKERS,
-                                            get_rank(), get_world_size()):
-            outputs = self.model([im.to(self.device) for im in images])
+        cfg = self.cfg
+        for images, targets in eval_batches(dataset, cfg.TEST.IMS_PER_BATCH, cfg.DATALOADER.NUM_WORKERS,
+                                            get_rank(), get_world_size(), cfg.DATALOADER.ON_BAD_IMAGE):
+            readable = [im.to(self.device) for im in images if im is not None]
+            found = iter(self.model(readable) if readable else [])
+            outputs = [next(found) if im is not None else _NO_DETECTIONS for im in images]
             pairs += [(t["image_id"], {k: v.cpu() for k, v in out.items()}, t) for out, t in zip(outputs, targets)]
         if get_world_size() > 1:
             gathered = [None] * get_world_size()
@@ -90,7 +96,8 @@ class DetectionTrainer(Trainer):
         try:
             for name in self.cfg.DATASETS.TEST:
                 if name not in self._test_sets:
-                    self._test_sets[name] = load_detection_dataset(name, self.cfg.DATASETS.ROOT)
+                    self._test_sets[name] = load_detection_dataset(
+                        name, self.cfg.DATASETS.ROOT, max_image_pixels=self.cfg.DATALOADER.MAX_IMAGE_PIXELS)
                 dataset = self._test_sets[name]
                 pairs = self._predict(dataset)
                 if is_main_process():

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from resnet_det.data.cls_transforms import (ImageDecodeError, eval_views, pca_lighting, read_rgb,
-                                            resize_shorter, train_view)
+from resnet_det.data.cls_transforms import eval_views, pca_lighting, resize_shorter, train_view
 
 
 def _image(h=300, w=400):
@@ -40,17 +39,6 @@ def test_train_view_scale_and_crop():
     for _ in range(5):
         view = train_view(_image(), rng, shorter_side=(256, 480), sampling="range", crop=224, flip=True)
         assert view.shape == (224, 224, 3) and view.flags.c_contiguous
-
-
-def test_read_rgb_converts_and_names_bad_files(tmp_path):
-    bgr = _image(8, 8)
-    cv2.imwrite(str(tmp_path / "a.png"), bgr)
-    assert np.array_equal(read_rgb(tmp_path / "a.png"), bgr[:, :, ::-1])
-    cv2.imwrite(str(tmp_path / "g.png"), bgr[:, :, 0])
-    assert read_rgb(tmp_path / "g.png").shape == (8, 8, 3)
-    (tmp_path / "empty.jpg").write_bytes(b"")
-    with pytest.raises(ImageDecodeError, match="empty.jpg"):
-        read_rgb(tmp_path / "empty.jpg")
 
 
 def test_pca_lighting_shifts_each_image_by_one_colour_and_splits_by_slot():

@@ -1,6 +1,12 @@
+import logging
+
+import cv2
+import numpy as np
+import pytest
 import torch
 
 from resnet_det.data.coco import CocoDetection
+from resnet_det.data.image_io import ImageDecodeError
 
 
 def test_coco128_targets(shared_data):
@@ -34,3 +40,29 @@ def test_orientation_comes_from_the_json_and_matches_the_pixels(shared_data):
     for i in (0, portrait):
         height, width = coco[i][0].shape[-2:]
         assert coco.is_landscape(i) == (width > height)
+
+
+def test_training_boxes_are_clipped_or_dropped_with_counts(tmp_path, caplog, tiny_coco):
+    json_file = tiny_coco(tmp_path, [
+        {"image_id": 1, "bbox": [10, 5, 20, 10]},
+        {"image_id": 1, "bbox": [-5, 30, 30, 20]},  # sticks out left and below: clipped
+        {"image_id": 1, "bbox": [70, 10, 5, 5]},  # wholly right of the image
+        {"image_id": 1, "bbox": [5, 5, 0, 10]},  # no width
+        {"image_id": 1, "bbox": [5, 5, -3, 10]},  # negative width
+        {"image_id": 2, "bbox": [0, 0, 60, 40], "iscrowd": 1},  # image 2 is crowd-only; image 3 has nothing
+    ])
+    with caplog.at_level(logging.INFO):
+        coco = CocoDetection(json_file, tmp_path, with_masks=False)
+    assert coco.target(0)["boxes"].tolist() == [[10, 5, 30, 15], [0, 30, 25, 40]]
+    assert [coco.has_usable_boxes(i) for i in range(3)] == [True, False, False]
+    assert "1 clipped to the image, 1 dropped outside the image, 2 dropped without area" in caplog.text
+    assert len(coco.coco.getAnnIds()) == 6  # evaluation sees the file as written
+
+
+def test_image_that_disagrees_with_its_json_size_is_refused(tmp_path, tiny_coco):
+    json_file = tiny_coco(tmp_path, [{"image_id": 1, "bbox": [10, 5, 20, 10]}])
+    cv2.imwrite(str(tmp_path / "1.png"), np.zeros((60, 40, 3), np.uint8))
+    coco = CocoDetection(json_file, tmp_path, with_masks=False)
+    with pytest.raises(ImageDecodeError, match=r"1.png: image is 60 x 40 .* annotations say 40 x 60"):
+        coco.read_image(0)
+    assert coco.target(0)["boxes"].shape == (1, 4)  # the annotations stay readable for evaluation

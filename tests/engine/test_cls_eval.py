@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from resnet_det.config import load_config
-from resnet_det.data.cls_transforms import eval_views, read_rgb
+from resnet_det.data.cls_transforms import eval_views
+from resnet_det.data.image_io import read_rgb
 from resnet_det.data.imagenet import load_imagenet_split
 from resnet_det.engine.cls_trainer import ClassificationTrainer
 

@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from resnet_det.config import load_config
+from resnet_det.data.image_io import ImageDecodeError
 from resnet_det.data.voc import VOC_CLASSES
 from resnet_det.engine.det_trainer import DetectionTrainer
 
@@ -110,3 +112,18 @@ def test_voc_07_plus_12_trains_and_reports_voc_ap(shared_data, tmp_path):
     assert set(metrics["bbox"]) == {"AP", "AP50", "AP75"} and 0 <= metrics["bbox"]["AP50"] <= 100
     assert set(metrics["per_category"]["bbox"]) == set(VOC_CLASSES)
     assert len(trainer._batches.samples) == 10  # 5 VOC2007 + 5 VOC2012 images
+
+
+def test_a_corrupt_image_neither_stops_training_nor_leaves_evaluation(tmp_path, tiny_coco, caplog):
+    json_file = tiny_coco(tmp_path, [{"image_id": i, "bbox": [5, 5, 20, 20]} for i in range(1, 5)], n_images=4)
+    (tmp_path / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))  # a PNG signature, then nothing usable
+    data = ["DATASETS.REGISTER", f'[["tiny", "{json_file}", "{tmp_path}"]]', "DATASETS.TRAIN", '("tiny",)',
+            "DATASETS.TEST", '("tiny",)', "MODEL.ROI_HEADS.NUM_CLASSES", "1", "MODEL.MASK_ON", "False",
+            "INPUT.MIN_SIZE_TRAIN", "(40,)", "INPUT.MIN_SIZE_TEST", "40"]
+    with caplog.at_level(logging.WARNING):
+        metrics = DetectionTrainer(load_config("configs/demo.yaml", _overrides(tmp_path / "out", *data))).train()
+    assert "AP" in metrics["tiny"]["bbox"] and (tmp_path / "out/model_final.pth").is_file()
+    assert "skipping training image" in caplog.text and "evaluating without image" in caplog.text and "3.png" in caplog.text
+    with pytest.raises(ImageDecodeError, match="3.png"):
+        DetectionTrainer(load_config("configs/demo.yaml", _overrides(
+            tmp_path / "fail", *data, "DATALOADER.ON_BAD_IMAGE", "fail"))).train()

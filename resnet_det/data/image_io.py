@@ -1,0 +1,130 @@
+"""Reading image files defensively: every failure is an :class:`ImageDecodeError` naming the file.
+
+The header is probed first (Pillow reads it without decoding pixels), so an image whose header
+claims more than ``max_pixels`` is refused before a decompression bomb can exhaust memory, and a
+file that is not an image, whatever its extension says, is named as such. Pixels are decoded
+with OpenCV (faster than Pillow for JPEG). Grayscale, CMYK, palette, alpha (dropped) and 16-bit
+files all come out as 8-bit RGB; truncated files are refused rather than half-decoded.
+
+EXIF orientation is applied here rather than by the decoder, so the rule is the same for every
+format and OpenCV version; see :func:`read_rgb` for how annotation sizes settle which way is up.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+# 100 megapixels: a 12,000 x 8,000 photo still loads (about 300 MB decoded); a crafted PNG of a
+# few hundred KB claiming 30,000 x 30,000 (2.7 GB decoded) does not.
+DEFAULT_MAX_PIXELS = 100_000_000
+_ORIENTATION_TAG = 0x0112
+_TRANSPOSING = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+
+
+class ImageDecodeError(ValueError):
+    """An image file that cannot be used; the message names it and says why."""
+
+
+def apply_exif_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels (H x W x C) the way EXIF ``orientation`` (1..8) says they are displayed."""
+    if orientation in (5, 6, 7, 8):
+        image = image.swapaxes(0, 1)  # transpose; each case below then needs at most one flip
+    if orientation in (2, 3, 6, 7):
+        image = image[:, ::-1]
+    if orientation in (3, 4, 7, 8):
+        image = image[::-1]
+    return np.ascontiguousarray(image)
+
+
+def _probe(path: Path, data: np.ndarray) -> tuple[int, int, int, str]:
+    """``(width, height, EXIF orientation, format)`` from the header alone."""
+    # Only the header is read, so Pillow allocates nothing; its own bomb limit is lifted meanwhile
+    # so that ours (which a user may raise past Pillow's 179 megapixels) is the one that applies.
+    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        header = Image.open(io.BytesIO(data.tobytes()))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageDecodeError(f"{path}: not an image in a known format ({e})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
+    with header:
+        try:
+            orientation = header.getexif().get(_ORIENTATION_TAG, 1)
+        except (OSError, SyntaxError, ValueError) as e:
+            raise ImageDecodeError(f"{path}: corrupt or truncated {header.format} data ({e})") from None
+        width, height = header.size
+        return width, height, orientation if orientation in range(1, 9) else 1, str(header.format)
+
+
+def read_rgb(path: str | os.PathLike, *, expected_size: tuple[int, int] | None = None,
+             max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode an image file as H x W x 3 uint8 RGB, displayed the way up its EXIF tag says.
+
+    ``expected_size`` is ``(height, width)`` from the annotations. Boxes drawn on a photo agree
+    with one of its two orientations: the displayed one (what a viewer and detectron2 show), or
+    the stored one (what a tool that ignores EXIF shows). When the annotation size matches only
+    the stored one, the stored pixels are returned; when it matches neither, the image is refused,
+    since no box would land where it was drawn.
+    """
+    path = Path(path)
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as e:
+        raise ImageDecodeError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not data.size:
+        raise ImageDecodeError(f"{path}: empty file (0 bytes)")
+    width, height, orientation, fmt = _probe(path, data)
+    if width * height > max_pixels:
+        raise ImageDecodeError(f"{path}: {width} x {height} image ({width * height / 1e6:.0f} megapixels) is over "
+                               f"the limit of {max_pixels / 1e6:.0f} megapixels (DATALOADER.MAX_IMAGE_PIXELS)")
+    displayed = (width, height) if orientation in _TRANSPOSING else (height, width)
+    if expected_size is not None and tuple(expected_size) != displayed:
+        if tuple(expected_size) == (height, width):
+            orientation = 1  # annotated on the stored pixels
+        else:
+            raise ImageDecodeError(f"{path}: image is {displayed[0]} x {displayed[1]} (height x width) but its "
+                                   f"annotations say {expected_size[0]} x {expected_size[1]}")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise ImageDecodeError(f"{path}: corrupt or truncated {fmt} data ({data.size} bytes)")
+    return apply_exif_orientation(image[:, :, ::-1], orientation)
+
+
+BAD_IMAGE_POLICIES = ("skip", "fail")
+_MAX_SUBSTITUTES = 8
+T = TypeVar("T")
+
+
+def check_bad_image_policy(policy: str) -> str:
+    if policy not in BAD_IMAGE_POLICIES:
+        raise ValueError(f"DATALOADER.ON_BAD_IMAGE must be one of {BAD_IMAGE_POLICIES}, got {policy!r}")
+    return policy
+
+
+def read_or_substitute(read: Callable[[int], T], index: int, count: int, on_bad_image: str) -> tuple[int, T]:
+    """``(i, read(i))`` for ``i = index`` or, under ``"skip"``, the first of the next indices (mod
+    ``count``) that reads, each failure logged.
+
+    The substitute is a function of ``index`` alone, so a resumed run substitutes what the
+    uninterrupted one did. Under ``"fail"`` the first failure is raised.
+    """
+    check_bad_image_policy(on_bad_image)
+    for attempt in range(_MAX_SUBSTITUTES):
+        i = (index + attempt) % count
+        try:
+            return i, read(i)
+        except ImageDecodeError as e:
+            if on_bad_image == "fail":
+                raise ImageDecodeError(f"{e} (set DATALOADER.ON_BAD_IMAGE skip to train past it)") from None
+            logger.warning("skipping training image: %s", e)
+    raise ImageDecodeError(f"{_MAX_SUBSTITUTES} consecutive training images from index {index} are unusable; "
+                           "is the image folder right?")

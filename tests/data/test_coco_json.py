@@ -1,0 +1,89 @@
+"""Checking COCO json files: broken files are named errors, bad annotations are dropped and counted."""
+import json
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from resnet_det.data.coco_json import CocoFormatError, load_coco_json, rle_string_counts, segmentation_problem
+
+_POLYGON = [[1, 1, 8, 1, 8, 8]]
+
+
+def _file(tmp_path, images=None, annotations=None, categories=None, raw: str | None = None):
+    path = tmp_path / "instances.json"
+    data = {"images": [{"id": 1, "file_name": "a.jpg", "width": 20, "height": 10}] if images is None else images,
+            "annotations": [] if annotations is None else annotations,
+            "categories": [{"id": 3, "name": "cat"}] if categories is None else categories}
+    path.write_text(json.dumps(data) if raw is None else raw)
+    return path
+
+
+def _ann(i: int, **fields):
+    return {"id": i, "image_id": 1, "category_id": 3, "bbox": [1, 1, 5, 5], "iscrowd": 0, **fields}
+
+
+@pytest.mark.parametrize("kwargs,problem", [
+    ({"raw": '{"images": [}'}, r"malformed JSON at line 1 column 13"),
+    ({"raw": "[1, 2]"}, "not a COCO instances file"),
+    ({"raw": '{"annotations": []}'}, "not a COCO instances file"),
+    ({"images": {"id": 1}}, "'images' must be a list"),
+    ({"images": [{"id": 1, "file_name": "a.jpg"}]}, r"images\[0\] needs an integer id, a file_name and positive"),
+    ({"images": [{"id": "1", "file_name": "a.jpg", "width": 2, "height": 2}]}, r"images\[0\] needs"),
+    ({"images": [{"id": 1, "file_name": "a.jpg", "width": 0, "height": 2}]}, r"images\[0\] needs"),
+    ({"images": [{"id": 1, "file_name": "a.jpg", "width": 2, "height": 2},
+                 {"id": 1, "file_name": "b.jpg", "width": 2, "height": 2}]}, r"1 duplicate image ids.*1 \(a.jpg, b.jpg\)"),
+    ({"categories": [{"id": 3, "name": "cat"}, {"id": 3, "name": "dog"}]}, r"duplicate category ids \[3\]"),
+    ({"categories": [{"id": 3}]}, "'categories' must be a list of"),
+    ({"annotations": {"id": 1}}, "'annotations' must be a list"),
+    ({"annotations": [_ann(7), _ann(7)]}, r"annotation id 7 is used twice \(annotations\[0\] and annotations\[1\]\)"),
+    ({"annotations": [_ann(None)]}, r"annotations\[0\] has no integer id"),
+])
+def test_broken_files_are_errors_naming_file_and_problem(tmp_path, kwargs, problem):
+    path = _file(tmp_path, **kwargs)
+    with pytest.raises(CocoFormatError, match=f"instances.json: {problem}"):
+        load_coco_json(path)
+
+
+def test_non_utf8_file(tmp_path):
+    path = tmp_path / "instances.json"
+    path.write_bytes(b'{"images": "\xff\xfe"}')
+    with pytest.raises(CocoFormatError, match="instances.json: not UTF-8"):
+        load_coco_json(path)
+
+
+def test_bad_annotations_are_dropped_counted_and_logged(tmp_path, caplog):
+    annotations = [
+        _ann(1, segmentation=_POLYGON),
+        _ann(2, image_id=99),
+        _ann(3, category_id=91),
+        _ann(4, bbox=[1, 1, 5]),
+        _ann(5, bbox=[1, 1, float("nan"), 5]),
+        _ann(6, segmentation=[[1, 1, 8, 1]]),
+        _ann(7, segmentation=[[1, 1, 8, 1, 8]]),
+        _ann(8, segmentation={"size": [10, 20], "counts": [50, 20]}),
+        _ann(9, segmentation={"size": [20, 10], "counts": [200]}),
+        _ann(10, segmentation={"size": [10, 20], "counts": [150, 50]}),
+        _ann(11, iscrowd=1, segmentation=mask_utils.encode(np.asfortranarray(np.ones((10, 20), np.uint8)))
+             | {"counts": "garbage!"}),
+        "not an annotation",
+    ]
+    annotations[10]["segmentation"]["size"] = [10, 20]
+    data, drops = load_coco_json(_file(tmp_path, annotations=annotations))
+    assert [a["id"] for a in data["annotations"]] == [1, 10]
+    assert drops == {"unknown image_id": 1, "unknown category_id": 1, "bbox is not four finite numbers": 2,
+                     "malformed segmentation": 5, "not an object": 1}
+    assert "dropped 10 of 12 annotations" in caplog.text and "annotations[5]: malformed segmentation (polygon with 4" in caplog.text
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rle_string_counts_match_pycocotools(seed):
+    rng = np.random.default_rng(seed)
+    mask = np.asfortranarray(rng.random((37, 53)) < rng.random())
+    rle = mask_utils.encode(mask.astype(np.uint8))
+    runs = rle_string_counts(rle["counts"].decode())
+    decoded = np.repeat(np.arange(len(runs)) % 2, runs).reshape(53, 37).T
+    assert sum(runs) == 37 * 53 and np.array_equal(decoded, mask)
+    assert segmentation_problem({"size": [37, 53], "counts": rle["counts"].decode()}, 37, 53) is None
+    cut = {"size": [37, 53], "counts": rle["counts"].decode() + "P"}  # "P" says another 6-bit group follows
+    assert segmentation_problem(cut, 37, 53) == "RLE string ends inside a run length"
