@@ -30,9 +30,38 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     return path
 
 
+class _WriteErrors:
+    """A binary file that remembers the first OSError its writes raised."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file, self.error = file, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> Path:
-    """``torch.save(obj, path)`` through :func:`atomic_write`."""
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    """``torch.save(obj, path)`` through :func:`atomic_write`.
+
+    torch's zip writer reports a failed write (a full disk) as a RuntimeError about stream
+    positions; the OSError behind it is raised instead, so callers can tell a disk problem.
+    """
+    def write(f: BinaryIO) -> None:
+        recorder = _WriteErrors(f)
+        try:
+            torch.save(obj, recorder)
+        except RuntimeError:
+            if recorder.error is not None:
+                raise recorder.error from None
+            raise
+    return atomic_write(path, write)
 
 
 def _fsync_dir(directory: Path) -> None:
