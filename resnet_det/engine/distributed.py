@@ -26,7 +26,14 @@ def init_distributed(device: str) -> torch.device:
         torch_device = torch.device(device)
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if torch_device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, timeout=timedelta(minutes=30))
+        timeout = timedelta(minutes=30)
+        store, rank, world_size = next(dist.rendezvous("env://", timeout=timeout))
+        # torchrun keeps one store across restarts, so a restarted group would read the dead
+        # group's addresses and hang or fail to connect (torch 2.14, --standalone): each attempt
+        # gets keys of its own.
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group(backend, store=dist.PrefixStore(f"resnet_det/attempt_{attempt}", store),
+                                rank=rank, world_size=world_size, timeout=timeout)
     return torch_device
 
 
