@@ -4,8 +4,9 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
+import yaml
 from fvcore.common.config import CfgNode
 
 from resnet_det.config.defaults import _C
@@ -16,6 +17,10 @@ class ConfigError(KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class ConfigValueError(ValueError):
+    """A config value of the wrong type or out of range; the message names the key and its source."""
 
 
 def get_cfg() -> CfgNode:
@@ -40,10 +45,50 @@ def _unknown_key_error(error: Exception, source: str) -> ConfigError:
     return ConfigError(f"{source}: unknown config key {key}{hint}")
 
 
+def _type_error(error: ValueError, source: str) -> ConfigValueError:
+    match = re.search(r"Type mismatch \((.+?) vs\. (.+?)\) with values \((.*) vs\. (.*)\) for config key: ([\w.]+)",
+                      str(error), re.S)
+    if not match:
+        return ConfigValueError(f"{source}: {error}")
+    want, got, default, value, key = (re.sub(r"<class '(\w+)'>", r"\1", g) for g in match.groups())
+    return ConfigValueError(f"{source}: {key} must be {want} like its default {default}, got {value!r} ({got})")
+
+
+# key -> (check, what a valid value is); checked after every merge, so a bad value stops a run at
+# start-up rather than hours in.
+_VALUE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "SOLVER.MAX_ITER": (lambda v: v > 0, "positive"),
+    "SOLVER.IMS_PER_BATCH": (lambda v: v > 0, "positive"),
+    "SOLVER.CHECKPOINT_PERIOD": (lambda v: v > 0, "positive"),
+    "SOLVER.BASE_LR": (lambda v: v > 0, "positive"),
+    "SOLVER.STEPS": (lambda v: list(v) == sorted(v) and all(s > 0 for s in v), "increasing positive iterations"),
+    "TEST.IMS_PER_BATCH": (lambda v: v > 0, "positive"),
+    "TEST.EVAL_PERIOD": (lambda v: v >= 0, "0 (off) or positive"),
+    "LOG_PERIOD": (lambda v: v > 0, "positive"),
+    "DATALOADER.NUM_WORKERS": (lambda v: v >= 0, "0 or more"),
+    "DATALOADER.ON_BAD_IMAGE": (lambda v: v in ("skip", "fail"), "skip or fail"),
+    "DATALOADER.MAX_IMAGE_PIXELS": (lambda v: v > 0, "positive"),
+    "INPUT.MIN_SIZE_TRAIN_SAMPLING": (lambda v: v in ("choice", "range"), "choice or range"),
+    "MODEL.DEVICE": (lambda v: re.fullmatch(r"auto|cpu|cuda(:\d+)?", v) is not None, "auto, cpu, cuda or cuda:N"),
+}
+
+
+def _check_values(cfg: CfgNode) -> None:
+    for key, (ok, valid) in _VALUE_CHECKS.items():
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        if not ok(node):
+            raise ConfigValueError(f"{key} must be {valid}, got {node!r}")
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> CfgNode:
     """Defaults, then the YAML file at ``path`` (``_BASE_`` files first), then ``KEY VALUE`` pairs.
 
-    YAML is read with a safe loader; an unknown key is a :class:`ConfigError` naming its source.
+    YAML is read with a safe loader (a tag that would build a Python object is refused) and
+    override values are parsed as literals, never evaluated. An unknown key is a
+    :class:`ConfigError`, a value of the wrong type or range a :class:`ConfigValueError`, each
+    naming its source.
     """
     cfg = get_cfg()
     if path is not None:
@@ -53,6 +98,16 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
             cfg.merge_from_file(str(path), allow_unsafe=False)
         except KeyError as e:
             raise _unknown_key_error(e, str(path)) from None
+        except yaml.constructor.ConstructorError as e:
+            raise ConfigValueError(f"{path}: refused: a YAML tag that builds Python objects ({e.problem})") from None
+        except yaml.YAMLError as e:
+            raise ConfigValueError(f"{path}: not valid YAML ({e})") from None
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{path}: its _BASE_ config {e.filename} was not found") from None
+        except ValueError as e:
+            raise _type_error(e, str(path)) from None
+        except (TypeError, AttributeError):
+            raise ConfigValueError(f"{path}: not a mapping of config keys (empty, or a list or a scalar)") from None
     if len(overrides) % 2:
         raise ValueError(f"overrides must be KEY VALUE pairs, got an odd number: {list(overrides)}")
     try:
@@ -61,8 +116,11 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
         if "Non-existent" not in str(e):
             raise
         raise _unknown_key_error(e, "command-line override") from None
+    except ValueError as e:
+        raise _type_error(e, "command-line override") from None
+    _check_values(cfg)
     cfg.freeze()
     return cfg
 
 
-__all__ = ["CfgNode", "ConfigError", "get_cfg", "load_config"]
+__all__ = ["CfgNode", "ConfigError", "ConfigValueError", "get_cfg", "load_config"]

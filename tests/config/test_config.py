@@ -1,6 +1,6 @@
 import pytest
 
-from resnet_det.config import ConfigError, get_cfg, load_config
+from resnet_det.config import ConfigError, ConfigValueError, get_cfg, load_config
 
 
 def test_base_inheritance_and_overrides(tmp_path):
@@ -19,6 +19,35 @@ def test_unknown_keys_and_bad_files(tmp_path):
         load_config(tmp_path / "typo.yaml")
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_config(tmp_path / "nope.yaml")
-    (tmp_path / "evil.yaml").write_text("MODEL: !!python/object/apply:os.system ['true']\n")
-    with pytest.raises(Exception, match="python/object"):
+    (tmp_path / "child.yaml").write_text("_BASE_: gone.yaml\n")
+    with pytest.raises(FileNotFoundError, match="child.yaml: its _BASE_ config .*gone.yaml was not found"):
+        load_config(tmp_path / "child.yaml")
+
+
+@pytest.mark.parametrize("yaml_text,overrides,message", [
+    ("SOLVER:\n  MAX_ITER: many\n", [], "bad.yaml: SOLVER.MAX_ITER must be int like its default 270000, got 'many'"),
+    ("SOLVER:\n  MAX_ITER: [1\n", [], "bad.yaml: not valid YAML"),
+    ("", [], "bad.yaml: not a mapping of config keys"),
+    ("- SOLVER\n", [], "bad.yaml: not a mapping of config keys"),
+    ("{}", ["SOLVER.STEPS", "5"], "command-line override: SOLVER.STEPS must be tuple like its default"),
+    ("{}", ["SOLVER.BASE_LR", "fast"], "command-line override: SOLVER.BASE_LR must be float"),
+    ("{}", ["SOLVER.MAX_ITER", "-3"], "SOLVER.MAX_ITER must be positive, got -3"),
+    ("{}", ["SOLVER.STEPS", "(50, 10)"], "SOLVER.STEPS must be increasing positive iterations"),
+    ("{}", ["SOLVER.CHECKPOINT_PERIOD", "0"], "SOLVER.CHECKPOINT_PERIOD must be positive"),
+    ("{}", ["DATALOADER.ON_BAD_IMAGE", "ignore"], "DATALOADER.ON_BAD_IMAGE must be skip or fail"),
+    ("{}", ["MODEL.DEVICE", "gpu"], "MODEL.DEVICE must be auto, cpu, cuda or cuda:N"),
+])
+def test_wrong_types_and_values_name_key_and_source(tmp_path, yaml_text, overrides, message):
+    (tmp_path / "bad.yaml").write_text(yaml_text)
+    with pytest.raises(ConfigValueError, match=message):
+        load_config(tmp_path / "bad.yaml", overrides)
+
+
+def test_config_strings_are_never_run(tmp_path):
+    marker = tmp_path / "pwned"
+    (tmp_path / "evil.yaml").write_text(f"MODEL: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(ConfigValueError, match="evil.yaml: refused: a YAML tag that builds Python objects"):
         load_config(tmp_path / "evil.yaml")
+    cfg = load_config(None, ["OUTPUT_DIR", f"__import__('os').system('touch {marker}')"])
+    assert cfg.OUTPUT_DIR.startswith("__import__")  # kept as text, not evaluated
+    assert not marker.exists()
