@@ -3,6 +3,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
 
 from resnet_det.data.coco_json import CocoFormatError, load_coco_json, rle_string_counts, segmentation_problem
@@ -87,3 +89,34 @@ def test_rle_string_counts_match_pycocotools(seed):
     assert segmentation_problem({"size": [37, 53], "counts": rle["counts"].decode()}, 37, 53) is None
     cut = {"size": [37, 53], "counts": rle["counts"].decode() + "P"}  # "P" says another 6-bit group follows
     assert segmentation_problem(cut, 37, 53) == "RLE string ends inside a run length"
+
+
+_value = st.one_of(st.none(), st.booleans(), st.integers(-5, 30), st.floats(allow_subnormal=False), st.text(max_size=3))
+_annotation = st.fixed_dictionaries({
+    "id": st.integers(0, 10**6), "image_id": st.one_of(st.integers(0, 3), _value),
+    "category_id": st.one_of(st.sampled_from([3, 4]), _value),
+    "bbox": st.one_of(st.lists(st.floats(-10, 30, allow_subnormal=False), min_size=4, max_size=4),
+                      st.lists(_value, max_size=5), _value),
+}, optional={
+    "segmentation": st.one_of(
+        st.lists(st.lists(st.floats(0, 20, allow_subnormal=False), max_size=10), max_size=3),
+        st.fixed_dictionaries({"size": st.sampled_from([[10, 20], [20, 10], [1]]),
+                               "counts": st.one_of(st.lists(st.integers(-5, 200), max_size=5), st.text(max_size=8))}),
+        _value),
+    "iscrowd": st.sampled_from([0, 1]),
+})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(_annotation, _value), max_size=12, unique_by=lambda a: a["id"] if isinstance(a, dict) else id(a)))
+def test_any_annotation_list_is_kept_valid_or_dropped_never_a_crash(tmp_path_factory, annotations):
+    path = _file(tmp_path_factory.mktemp("fuzz"), annotations=annotations,
+                 categories=[{"id": 3, "name": "cat"}, {"id": 4, "name": "dog"}])
+    data, drops = load_coco_json(path)
+    assert len(data["annotations"]) + sum(drops.values()) == len(annotations)
+    for ann in data["annotations"]:
+        assert ann["image_id"] == 1 and ann["category_id"] in (3, 4)
+        assert len(ann["bbox"]) == 4 and all(np.isfinite(ann["bbox"]))
+        if "segmentation" in ann:  # what is kept rasterises without error
+            rle = mask_utils.frPyObjects(ann["segmentation"], 10, 20)
+            mask_utils.decode(rle if isinstance(rle, list) else [rle])

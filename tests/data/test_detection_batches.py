@@ -1,11 +1,13 @@
-"""Detection batches over a dataset with an unreadable image: skipped (logged) or a named error."""
+"""Detection batches: an unreadable image is skipped (logged) or a named error; flips keep targets consistent."""
 import logging
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from resnet_det.data.coco import CocoDetection
-from resnet_det.data.detection_batches import DetectionBatches, eval_batches
+from resnet_det.data.detection_batches import DetectionBatches, eval_batches, hflip
 from resnet_det.data.image_io import ImageDecodeError
 
 
@@ -42,3 +44,22 @@ def test_evaluation_keeps_its_annotations_without_the_image(four_with_a_corrupt_
     assert pairs[1][1]["boxes"].shape == (1, 4)
     with pytest.raises(ImageDecodeError, match="2.png"):
         list(eval_batches(four_with_a_corrupt_one, 3, 0, on_bad_image="fail"))
+
+
+@given(st.integers(2, 30), st.integers(2, 30), st.data())
+def test_flip_keeps_boxes_on_their_masks(height, width, data):
+    x1 = data.draw(st.integers(0, width - 1))
+    x2 = data.draw(st.integers(x1 + 1, width))
+    y1 = data.draw(st.integers(0, height - 1))
+    y2 = data.draw(st.integers(y1 + 1, height))
+    masks = torch.zeros(1, height, width, dtype=torch.uint8)
+    masks[0, y1:y2, x1:x2] = 1
+    image = torch.randint(0, 255, (3, height, width), dtype=torch.uint8)
+    target = {"boxes": torch.tensor([[x1, y1, x2, y2]], dtype=torch.float32), "masks": masks}
+    flipped_image, flipped = hflip(image, target)
+    ys, xs = flipped["masks"][0].nonzero(as_tuple=True)
+    # The box is in pixel edges: the mask's last column x is covered by the edge x + 1.
+    assert flipped["boxes"][0].tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    again_image, again = hflip(flipped_image, flipped)
+    assert torch.equal(again_image, image) and torch.equal(again["boxes"], target["boxes"])
+    assert torch.equal(again["masks"], masks) and torch.equal(target["masks"], masks)  # input untouched

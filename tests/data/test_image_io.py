@@ -4,6 +4,8 @@ import logging
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
 from resnet_det.data.image_io import (ImageDecodeError, apply_exif_orientation, read_or_substitute, read_rgb)
@@ -151,3 +153,32 @@ def test_bad_training_images_are_skipped_deterministically_or_fail(caplog):
         read_or_substitute(lambda i: read(2), 0, 5, "skip")
     with pytest.raises(ValueError, match="ON_BAD_IMAGE must be one of"):
         read_or_substitute(read, 0, 5, "ignore")
+
+
+_VALID = {"jpg": lambda: _jpeg(), "png": lambda: _encode(Image.fromarray(_photo()), "PNG"),
+          "progressive.jpg": lambda: _jpeg(progressive=True)}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(_VALID)), st.data())
+def test_damaged_files_decode_or_are_refused_never_anything_else(tmp_path_factory, kind, data):
+    raw = bytearray(_VALID[kind]())
+    for _ in range(data.draw(st.integers(1, 4))):
+        what = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        at = data.draw(st.integers(0, len(raw) - 1))
+        if what == "flip":
+            raw[at] ^= data.draw(st.integers(1, 255))
+        elif what == "cut":
+            del raw[at:at + data.draw(st.integers(1, 64))]
+        else:
+            raw[at:at] = data.draw(st.binary(min_size=1, max_size=16))
+        if not raw:
+            raw = bytearray(b"\0")
+    path = tmp_path_factory.mktemp("fuzz") / f"x.{kind}"
+    path.write_bytes(bytes(raw))
+    try:
+        image = read_rgb(path, max_pixels=10_000_000)
+    except ImageDecodeError as e:
+        assert str(path) in str(e)
+    else:
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3

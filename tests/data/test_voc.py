@@ -3,6 +3,8 @@ import logging
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from resnet_det.data.voc import VOCAnnotationError, VOCDetection, parse_voc_xml
 
@@ -57,3 +59,31 @@ def test_repeated_split_ids_are_read_once(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         dataset = VOCDetection(tmp_path, "2007", "test")
     assert dataset.ids == ["000001", "000002"] and "1 repeated image ids ignored" in caplog.text
+
+
+_names = st.sampled_from(["dog", "person", "tvmonitor", "unicorn", " cat "])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 500), st.integers(1, 500),
+       st.lists(st.tuples(_names, st.lists(st.integers(-100, 600), min_size=4, max_size=4)), max_size=8))
+def test_kept_boxes_are_inside_the_image_and_every_object_is_accounted_for(tmp_path_factory, width, height, objects):
+    path = tmp_path_factory.mktemp("voc") / "a.xml"
+    path.write_text(_xml(*(_object(n, b) for n, b in objects), size=f"<width>{width}</width><height>{height}</height>"))
+    counts = Counter()
+    ann = parse_voc_xml(path, counts)
+    dropped = sum(v for k, v in counts.items() if "clipped" not in k)
+    assert len(ann["boxes"]) + dropped == len(objects)
+    for x1, y1, x2, y2 in ann["boxes"]:
+        assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=200) | st.text(alphabet="<>/ab01 sizewthobjecnmx", max_size=200))
+def test_garbage_is_parsed_or_a_named_error(tmp_path_factory, garbage):
+    path = tmp_path_factory.mktemp("voc") / "g.xml"
+    path.write_bytes(garbage if isinstance(garbage, bytes) else garbage.encode())
+    try:
+        parse_voc_xml(path)
+    except VOCAnnotationError as e:
+        assert str(path) in str(e)

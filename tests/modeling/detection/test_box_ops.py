@@ -1,0 +1,28 @@
+"""Box encoding round trips, for any anchor and any box within the delta clamp."""
+import math
+
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from resnet_det.modeling.detection.box_ops import SCALE_CLAMP, box_coder
+
+_centre = st.floats(-500, 1500, allow_subnormal=False)
+_side = st.floats(1, 800, allow_subnormal=False)
+
+
+def _box(cx: float, cy: float, w: float, h: float) -> list[float]:
+    return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+
+
+@given(st.tuples(_centre, _centre, _side, _side), st.tuples(_centre, _centre, _side, _side),
+       st.sampled_from([(1.0, 1.0, 1.0, 1.0), (10.0, 10.0, 5.0, 5.0)]))
+def test_decode_inverts_encode(anchor, box, weights):
+    scale = max(box[2] / anchor[2], box[3] / anchor[3], anchor[2] / box[2], anchor[3] / box[3])
+    coder = box_coder(weights)
+    anchors, boxes = torch.tensor([_box(*anchor)], dtype=torch.float64), torch.tensor([_box(*box)], dtype=torch.float64)
+    decoded = coder.decode_single(coder.encode_single(boxes, anchors), anchors)
+    if math.log(scale) < SCALE_CLAMP:
+        assert torch.allclose(decoded, boxes, rtol=1e-6, atol=1e-6)
+    else:  # beyond the clamp a box can only grow to exp(SCALE_CLAMP) times its anchor
+        assert (decoded[0, 2:] - decoded[0, :2] <= (anchors[0, 2:] - anchors[0, :2]) * math.exp(SCALE_CLAMP) + 1e-6).all()

@@ -1,0 +1,40 @@
+"""Detector input resizing keeps boxes on the same pixels, for any image size and target size."""
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from resnet_det.modeling.detection.inputs import DetectionInputs, resized_shape
+
+
+@given(st.integers(1, 4000), st.integers(1, 4000), st.integers(1, 1000), st.integers(1, 2000))
+def test_resized_shape_hits_the_short_side_unless_the_long_one_caps_it(height, width, short, max_size):
+    new_h, new_w = resized_shape(height, width, short, max_size)
+    if max(height, width) * short / min(height, width) <= max_size:
+        assert min(new_h, new_w) == short
+    assert max(new_h, new_w) <= max_size + 1  # the cap holds up to rounding
+    assert abs(new_w / max(new_h, 1) - width / height) <= 2 * (width / height) / max(min(new_h, new_w), 1) + 1e-9
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(8, 64), st.integers(8, 64), st.integers(8, 96), st.data())
+def test_boxes_scale_with_their_image(height, width, short, data):
+    x1 = data.draw(st.integers(0, width - 1))
+    y1 = data.draw(st.integers(0, height - 1))
+    x2, y2 = data.draw(st.integers(x1 + 1, width)), data.draw(st.integers(y1 + 1, height))
+    image = torch.zeros(3, height, width, dtype=torch.uint8)
+    image[:, y1:y2, x1:x2] = 255
+    inputs = DetectionInputs("torchvision", min_size_train=(short,), max_size_train=1000).train()
+    target = {"boxes": torch.tensor([[x1, y1, x2, y2]], dtype=torch.float32)}
+    batch, sizes, scales, targets = inputs([image], [target])
+    (new_h, new_w), (sx, sy) = sizes[0], scales[0]
+    assert (sx, sy) == (new_w / width, new_h / height)
+    box = targets[0]["boxes"][0]
+    assert torch.allclose(box, torch.tensor([x1 * sx, y1 * sy, x2 * sx, y2 * sy]))
+    assert 0 <= box[0] < box[2] <= new_w + 1e-4 and 0 <= box[1] < box[3] <= new_h + 1e-4
+    # The bright square lands on its scaled box: interpolation blurs its edges by at most half a
+    # source pixel (upscaling) or one output pixel (antialiased downscaling).
+    lit = batch[0].mean(0) > batch[0].mean(0).min() + 1e-3
+    ys, xs = lit.nonzero(as_tuple=True)
+    tx, ty = max(0.5 * sx, 1) + 0.5, max(0.5 * sy, 1) + 0.5
+    assert box[0] - tx <= xs.min() <= box[0] + tx and box[2] - tx <= xs.max() + 1 <= box[2] + tx
+    assert box[1] - ty <= ys.min() <= box[1] + ty and box[3] - ty <= ys.max() + 1 <= box[3] + ty
