@@ -6,6 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
+
+# Property tests draw the same examples on every run, so CI cannot turn red by chance; explore new
+# ones locally with --hypothesis-seed=N or --hypothesis-profile=explore.
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("explore", max_examples=1000, deadline=None)
+settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("RESNET_DET_SHARED_DATA", REPO.parent / "shared" / "data"))
