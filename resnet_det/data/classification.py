@@ -94,4 +94,4 @@ def build_eval_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, device
     return lambda: file_eval_batches(
         dataset.paths, dataset.labels, batch_size=cfg.TEST.IMS_PER_BATCH, num_workers=cfg.DATALOADER.NUM_WORKERS,
         rank=rank, world_size=world_size, mode=cfg.TEST.MODE, resize=cfg.TEST.RESIZE, crop=cfg.TEST.CROP_SIZE,
-        scales=cfg.TEST.SCALES, max_pixels=cfg.DATALOADER.MAX_IMAGE_PIXELS)
+        scales=cfg.TEST.SCALES, max_pixels=cfg.DATALOADER.MAX_IMAGE_PIXELS, on_bad_image=cfg.DATALOADER.ON_BAD_IMAGE)

@@ -1,6 +1,7 @@
 """Training and evaluation batches decoded from image files by DataLoader workers (ImageNet)."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -9,8 +10,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from resnet_det.data.cls_transforms import eval_views, train_view
-from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, check_bad_image_policy, read_or_substitute, read_rgb
+from resnet_det.data.image_io import (DEFAULT_MAX_PIXELS, ImageDecodeError, check_bad_image_policy,
+                                     read_or_substitute, read_rgb)
 from resnet_det.data.sampling import EpochStream, IterationSlots
+
+logger = logging.getLogger(__name__)
 
 
 
@@ -66,16 +70,30 @@ class FileBatches:
             yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
 
 
+# The label of a test image that could not be read: it matches no class, so the image counts as
+# misclassified and the error rate is never flattered by skipping it.
+UNREADABLE = -1
+
+
 class _EvalSamples(Dataset):
-    def __init__(self, paths: Sequence[Path], labels: Sequence[int], max_pixels: int, **view_kwargs) -> None:
+    def __init__(self, paths: Sequence[Path], labels: Sequence[int], max_pixels: int, on_bad_image: str,
+                 **view_kwargs) -> None:
         self.paths, self.labels, self.max_pixels, self.view_kwargs = paths, labels, max_pixels, view_kwargs
+        self.on_bad_image = check_bad_image_policy(on_bad_image)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[list[torch.Tensor], int]:
-        views = eval_views(read_rgb(self.paths[index], max_pixels=self.max_pixels), **self.view_kwargs)
-        return [_to_chw(v) for v in views], self.labels[index]
+        label = self.labels[index]
+        try:
+            image = read_rgb(self.paths[index], max_pixels=self.max_pixels)
+        except ImageDecodeError as e:
+            if self.on_bad_image == "fail":
+                raise
+            logger.warning("counting an unreadable test image as misclassified: %s", e)
+            image, label = np.zeros((self.view_kwargs.get("resize", 256),) * 2 + (3,), np.uint8), UNREADABLE
+        return [_to_chw(v) for v in eval_views(image, **self.view_kwargs)], label
 
 
 def _stack_views(batch: list[tuple[list[torch.Tensor], int]]) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -85,14 +103,16 @@ def _stack_views(batch: list[tuple[list[torch.Tensor], int]]) -> tuple[list[torc
 
 
 def file_eval_batches(paths: Sequence[Path], labels: Sequence[int], *, batch_size: int, num_workers: int,
-                      rank: int = 0, world_size: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS, **view_kwargs
-                      ) -> Iterator[tuple[list[torch.Tensor], torch.Tensor]]:
+                      rank: int = 0, world_size: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS,
+                      on_bad_image: str = "skip", **view_kwargs) -> Iterator[tuple[list[torch.Tensor], torch.Tensor]]:
     """``(views, labels)`` batches of this rank's share of the images; each view is N x 3 x H x W.
 
-    Multi-scale views keep each image's aspect ratio, so they come one image per batch.
+    Multi-scale views keep each image's aspect ratio, so they come one image per batch. Under
+    ``on_bad_image="skip"`` an unreadable image comes as a black one labelled :data:`UNREADABLE`.
     """
     shard = list(range(rank, len(paths), world_size))
-    dataset = _EvalSamples([paths[i] for i in shard], [labels[i] for i in shard], max_pixels, **view_kwargs)
+    dataset = _EvalSamples([paths[i] for i in shard], [labels[i] for i in shard], max_pixels, on_bad_image,
+                           **view_kwargs)
     if view_kwargs.get("mode") == "multiscale":
         batch_size = 1
     return iter(DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=_stack_views))
