@@ -119,3 +119,23 @@ def test_default_trainer_trains_and_coco_evaluator_evaluates(tmp_path, depth):
     results = DefaultTrainer.test(cfg, trainer.model, [evaluator])
     for task in ("bbox", "segm"):
         assert 0 <= results[task]["AP"] <= 100 and set(results[task]) >= {"AP", "AP50", "AP75"}
+
+
+def test_detection_benchmark_measures_detectron2_beside_us(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import detectron2
+    configs = Path(detectron2.__file__).resolve().parents[1] / "configs"
+    if not (configs / "COCO-Detection/faster_rcnn_R_50_C4_3x.yaml").is_file():
+        pytest.skip(f"detectron2's configs/ folder not found beside its package ({configs})")
+    out = tmp_path / "det.json"
+    stdout = subprocess.run([sys.executable, "tools/benchmark.py", "det", "--device", "cpu", "--depth", "50",
+                             "--height", "96", "--width", "128", "--train-batch", "2", "--infer-batches", "1",
+                             "--iters", "1", "--warmup", "1", "--precision", "fp32", "--detectron2-configs", str(configs),
+                             "--json", str(out)], cwd=REPO_CONFIGS.parents[1], check=True, capture_output=True,
+                            text=True).stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["impl"], r["mode"]) for r in rows} == {(i, m) for i in ("resnet_det", "detectron2") for m in ("train", "infer")}
+    assert "ours/peer" in stdout
