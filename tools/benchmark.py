@@ -12,8 +12,9 @@ on synthetic input.
 ``det``: C4 Faster (or, with ``--mask``, Mask) R-CNN training (8 images of 800 x 1067 a step by
 default) and inference at batch 1 and 8, on synthetic images with random boxes, ours beside
 detectron2's stock R-C4 model of the same depth when detectron2 is importable. Both use
-detectron2's default proposal and RoI counts, and keep every detection up to 100 per image (score
-threshold 0), so both do the same work whatever their random weights score; neither resizes.
+detectron2's default proposal and RoI counts (RPN NMS off, so both keep exactly the post-NMS top-k)
+and keep every detection up to 100 per image (score threshold 0), so both do the same work whatever
+their random weights score; neither resizes.
 """
 from __future__ import annotations
 
@@ -97,6 +98,13 @@ def bench_cls(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+# Random weights score proposals differently in each library, so NMS would keep different numbers
+# of them and res5 (run once per RoI) would get different work. With no suppression both keep
+# exactly the post-NMS top-k (1000 at test, 2000 in training), about what a trained model keeps
+# at 800 x 1067; the NMS itself still runs.
+_NO_SUPPRESSION = 1.0
+
+
 def _random_targets(batch: int, height: int, width: int, mask: bool, device: torch.device,
                     generator: torch.Generator) -> list[dict[str, torch.Tensor]]:
     """Eight random boxes per image, with filled-box masks when ``mask``."""
@@ -123,7 +131,8 @@ def _ours(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Modu
                              "INPUT.MIN_SIZE_TEST", str(min(args.height, args.width)),
                              "INPUT.MAX_SIZE_TRAIN", str(max(args.height, args.width)),
                              "INPUT.MAX_SIZE_TEST", str(max(args.height, args.width)),
-                             "SOLVER.AMP.ENABLED", str(args.precision == "bf16"), "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0"])
+                             "SOLVER.AMP.ENABLED", str(args.precision == "bf16"), "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+                             "MODEL.RPN.NMS_THRESH", str(_NO_SUPPRESSION)])
     model = build_detector(cfg).to(device)
     if device.type == "cuda":  # as the trainer runs it
         model = model.to(memory_format=torch.channels_last)
@@ -149,6 +158,7 @@ def _detectron2(args: argparse.Namespace, device: torch.device) -> tuple[torch.n
     cfg.MODEL.DEVICE = device.type
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
+    cfg.MODEL.RPN.NMS_THRESH = _NO_SUPPRESSION
     cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST = min(args.height, args.width), max(args.height, args.width)
     model = build_d2(cfg)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
@@ -175,6 +185,28 @@ def _detectron2(args: argparse.Namespace, device: torch.device) -> tuple[torch.n
     return model, loss, infer
 
 
+@torch.no_grad()
+def calibrate_frozen_norms(model: torch.nn.Module, run: Callable[[], object]) -> None:
+    """Give every frozen batch norm the per-channel statistics of its input during ``run()``.
+
+    Randomly initialised frozen norms are identities, so activations grow stage by stage until the
+    RPN's boxes decode outside the image and no RoI reaches the heads; calibrated, the network
+    behaves like a pretrained one and the heads get their real workload.
+    """
+    def set_stats(norm: torch.nn.Module, inputs: tuple[torch.Tensor]) -> None:
+        x = inputs[0].detach().float().transpose(0, 1).flatten(1)
+        norm.running_mean.copy_(x.mean(1))
+        norm.running_var.copy_(x.var(1) + 1e-3)
+    hooks = [m.register_forward_pre_hook(set_stats) for m in model.modules()
+             if type(m).__name__ == "FrozenBatchNorm2d"]
+    try:
+        model.eval()
+        run()
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def bench_det(args: argparse.Namespace) -> list[dict]:
     device = torch.device(args.device)
     if device.type == "cuda":
@@ -194,6 +226,7 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
     rows = []
     model_name = f"{'mask' if args.mask else 'faster'}_rcnn_R{args.depth}_C4"
     for name, (model, loss_of, infer) in contenders.items():
+        calibrate_frozen_norms(model, lambda: infer(images[:1]))
         # lr 0: the update is computed in full but leaves the random weights alone, so activations
         # stay as finite as in the first step however long the benchmark runs.
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0, momentum=0.9)

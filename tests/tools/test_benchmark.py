@@ -21,7 +21,7 @@ def test_cls_benchmark_measures_both_implementations(tmp_path):
 def test_det_benchmark_measures_training_and_inference(tmp_path):
     out = tmp_path / "det.json"
     stdout = subprocess.run([sys.executable, str(REPO / "tools/benchmark.py"), "det", "--device", "cpu", "--depth", "18",
-                             "--mask", "--height", "96", "--width", "128", "--train-batch", "2", "--infer-batches", "1",
+                             "--mask", "--height", "64", "--width", "96", "--train-batch", "2", "--infer-batches", "1",
                              "2", "--iters", "1", "--warmup", "1", "--precision", "fp32", "--detectron2-configs",
                              str(tmp_path / "none"), "--json", str(out)], check=True, capture_output=True, text=True).stdout
     rows = json.loads(out.read_text())["rows"]
