@@ -31,26 +31,30 @@ def _assert_same(a: dict, b: dict) -> None:
 
 
 def test_kill_minus_9_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path):
-    args = [*_ARGS, "SOLVER.MAX_ITER", "30", "SOLVER.CHECKPOINT_PERIOD", "3"]
+    # 20 checkpoints: 4 rounds of at most a few periods each never reach the end.
+    args = [*_ARGS, "SOLVER.MAX_ITER", "60", "SOLVER.CHECKPOINT_PERIOD", "3"]
     started = time.perf_counter()
     subprocess.run([sys.executable, "tools/train_cls.py", *args, "OUTPUT_DIR", str(tmp_path / "straight")],
                    cwd=REPO, env=_ENV, check=True, capture_output=True, timeout=600)
     duration = time.perf_counter() - started
-    out, rng, kills = tmp_path / "killed", np.random.default_rng(0), []
-    for _ in range(4):
+    out, rng, kills = tmp_path / "killed", np.random.default_rng(0), 0
+    pointer = out / "last_checkpoint"
+    while kills < 4:
+        before = pointer.read_text() if pointer.exists() else None
         proc = subprocess.Popen([sys.executable, "tools/train_cls.py", "--resume", *args, "OUTPUT_DIR", str(out)],
                                 cwd=REPO, env=_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 0.9) * duration)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills.append(time.perf_counter())
+        # Let each run save at least one new checkpoint, then kill it at a random moment of the
+        # next period: mid-step, mid-save or mid-start-up, whatever that moment holds.
+        while proc.poll() is None and (not pointer.exists() or pointer.read_text() == before):
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 1.0) * duration / 20)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
         proc.wait()
-        last = (out / "last_checkpoint")
-        if last.exists():  # whatever was on disk when the kill came is complete
-            torch.load(out / last.read_text(), weights_only=True)
+        kills += 1
+        torch.load(out / pointer.read_text(), weights_only=True)  # what was on disk at the kill is complete
     subprocess.run([sys.executable, "tools/train_cls.py", "--resume", *args, "OUTPUT_DIR", str(out)],
                    cwd=REPO, env=_ENV, check=True, capture_output=True, timeout=600)
-    assert len(kills) >= 3
     _assert_same(_final_weights(tmp_path / "straight"), _final_weights(out))
 
 
