@@ -70,22 +70,16 @@ def tiny_coco():
     return make
 
 
+def _random_affine(norm: torch.nn.Module) -> None:
+    norm.weight.uniform_(0.5, 1.5)
+    norm.bias.uniform_(-0.2, 0.2)
+
+
 def _calibrate_frozen_bn(module: torch.nn.Module, x: torch.Tensor):
     """Give every frozen BN the statistics of its input on ``x`` and a random affine, so a randomly
     initialised trunk keeps normalised activations (its identity BNs would otherwise let them blow up)."""
-    def set_stats(norm, inputs):
-        t = inputs[0].transpose(0, 1).flatten(1)
-        norm.running_mean.copy_(t.mean(1))
-        norm.running_var.copy_(t.var(1) + 1e-3)
-        norm.weight.uniform_(0.5, 1.5)
-        norm.bias.uniform_(-0.2, 0.2)
-    hooks = [m.register_forward_pre_hook(set_stats) for m in module.modules()
-             if type(m).__name__ == "FrozenBatchNorm2d"]
-    with torch.no_grad():
-        out = module(x)
-    for h in hooks:
-        h.remove()
-    return out
+    from resnet_det.modeling.norm import calibrate_frozen_norms
+    return calibrate_frozen_norms(module, lambda: module(x), _random_affine)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 import torchvision
 
 from resnet_det import build_model
+from resnet_det.modeling.norm import calibrate_frozen_norms
 
 
 def _sync(device: torch.device) -> None:
@@ -100,8 +101,7 @@ def bench_cls(args: argparse.Namespace) -> list[dict]:
 
 # Random weights score proposals differently in each library, so NMS would keep different numbers
 # of them and res5 (run once per RoI) would get different work. With no suppression both keep
-# exactly the post-NMS top-k (1000 at test, 2000 in training), about what a trained model keeps
-# at 800 x 1067; the NMS itself still runs.
+# exactly the post-NMS top-k (1000 at test, 2000 in training); the NMS itself still runs.
 _NO_SUPPRESSION = 1.0
 
 
@@ -185,28 +185,6 @@ def _detectron2(args: argparse.Namespace, device: torch.device) -> tuple[torch.n
     return model, loss, infer
 
 
-@torch.no_grad()
-def calibrate_frozen_norms(model: torch.nn.Module, run: Callable[[], object]) -> None:
-    """Give every frozen batch norm the per-channel statistics of its input during ``run()``.
-
-    Randomly initialised frozen norms are identities, so activations grow stage by stage until the
-    RPN's boxes decode outside the image and no RoI reaches the heads; calibrated, the network
-    behaves like a pretrained one and the heads get their real workload.
-    """
-    def set_stats(norm: torch.nn.Module, inputs: tuple[torch.Tensor]) -> None:
-        x = inputs[0].detach().float().transpose(0, 1).flatten(1)
-        norm.running_mean.copy_(x.mean(1))
-        norm.running_var.copy_(x.var(1) + 1e-3)
-    hooks = [m.register_forward_pre_hook(set_stats) for m in model.modules()
-             if type(m).__name__ == "FrozenBatchNorm2d"]
-    try:
-        model.eval()
-        run()
-    finally:
-        for h in hooks:
-            h.remove()
-
-
 def bench_det(args: argparse.Namespace) -> list[dict]:
     device = torch.device(args.device)
     if device.type == "cuda":
@@ -226,6 +204,9 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
     rows = []
     model_name = f"{'mask' if args.mask else 'faster'}_rcnn_R{args.depth}_C4"
     for name, (model, loss_of, infer) in contenders.items():
+        # Identity frozen norms let random activations grow until every RPN box decodes outside the
+        # image: no proposals, no head work. Calibrated, the heads get their real workload.
+        model.eval()
         calibrate_frozen_norms(model, lambda: infer(images[:1]))
         # lr 0: the update is computed in full but leaves the random weights alone, so activations
         # stay as finite as in the first step however long the benchmark runs.
@@ -289,9 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
     if not args.device.startswith("cuda"):
-        # Random weights drift activations into the denormal range, where x86 runs 5-50x slower
-        # (measured: R50-C4 inference on 128 x 160, 2.26 s vs 0.26 s); real weights rarely do.
-        # Set for every contender, before any op runs.
+        # Random weights drift activations into the denormal range, where this x86 CPU ran 9x
+        # slower (R50-C4 inference on 128 x 160: 2.26 s vs 0.26 s per image). Set for every
+        # contender, before any op runs.
         torch.set_flush_denormal(True)
     rows = bench_cls(args) if args.command == "cls" else bench_det(args)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "CPU"

@@ -12,19 +12,12 @@ import numpy as np
 import torch
 from pycocotools.coco import COCO
 
+from resnet_det.data.boxes import clip_xyxy
 from resnet_det.data.coco_json import load_coco_json
 from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, read_rgb
 from resnet_det.data.paths import DatasetNotFoundError
 
 logger = logging.getLogger(__name__)
-
-
-def clip_xywh(box: list[float], width: int, height: int) -> list[float] | None:
-    """A COCO ``[x, y, w, h]`` box as ``[x1, y1, x2, y2]`` clipped to the image, or None if no area is left."""
-    x, y, w, h = box
-    x1, y1 = min(max(x, 0.0), width), min(max(y, 0.0), height)
-    x2, y2 = min(max(x + w, 0.0), width), min(max(y + h, 0.0), height)
-    return [x1, y1, x2, y2] if x2 > x1 and y2 > y1 else None
 
 
 class CocoDetection:
@@ -62,16 +55,16 @@ class CocoDetection:
         for ann in self.coco.imgToAnns.get(image_id, []):
             if ann.get("iscrowd", 0):
                 continue
-            box = clip_xywh(ann["bbox"], info["width"], info["height"])
+            if self.with_masks and "segmentation" not in ann:
+                counts["dropped without a mask"] += 1
+                continue
             x, y, w, h = ann["bbox"]
+            box = clip_xyxy(x, y, x + w, y + h, info["width"], info["height"])
             if box is None:
                 counts["dropped without area" if w <= 0 or h <= 0 else "dropped outside the image"] += 1
                 continue
             if box != [x, y, x + w, y + h]:
                 counts["clipped to the image"] += 1
-            if self.with_masks and "segmentation" not in ann:
-                counts["dropped without a mask"] += 1
-                continue
             kept.append((box, ann))
         return kept
 

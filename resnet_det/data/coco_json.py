@@ -112,11 +112,11 @@ def _check_categories(categories: Any, where: str) -> set[int]:
     if not isinstance(categories, list) or not all(
             isinstance(c, dict) and _is_id(c.get("id")) and isinstance(c.get("name"), str) for c in categories):
         raise CocoFormatError(f"{where}: 'categories' must be a list of {{id, name}} entries")
-    ids = [c["id"] for c in categories]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    counts = Counter(c["id"] for c in categories)
+    duplicates = sorted(i for i, n in counts.items() if n > 1)
     if duplicates:
         raise CocoFormatError(f"{where}: duplicate category ids {duplicates}")
-    return set(ids)
+    return set(counts)
 
 
 def _annotation_problem(ann: Any, images: dict[int, dict], categories: set[int]) -> str | None:
@@ -175,9 +175,10 @@ def load_coco_json(path: str | Path) -> tuple[dict[str, Any], Counter]:
             continue
         reason = problem.split(" (")[0]
         problems[reason] += 1
-        examples.setdefault(reason, []).append(f"annotations[{n}]: {problem}")
+        if problems[reason] <= _EXAMPLES:
+            examples.setdefault(reason, []).append(f"annotations[{n}]: {problem}")
     if problems:
-        detail = "; ".join(f"{count} {reason} (e.g. {', '.join(examples[reason][:_EXAMPLES])})"
+        detail = "; ".join(f"{count} {reason} (e.g. {', '.join(examples[reason])})"
                            for reason, count in problems.most_common())
         logger.warning("%s: dropped %d of %d annotations: %s", path, sum(problems.values()), len(annotations), detail)
     return {**data, "annotations": kept}, problems

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from resnet_det.data.image_io import ImageDecodeError, check_bad_image_policy, read_or_substitute
+from resnet_det.data.image_io import check_bad_image_policy, read_or_none, read_or_substitute
 from resnet_det.data.sampling import EpochStream, IterationSlots
 
 logger = logging.getLogger(__name__)
@@ -104,13 +104,8 @@ class _EvalImages(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor | None, dict]:
         index = self.indices[i]
-        try:
-            image = self.dataset.read_image(index)
-        except ImageDecodeError as e:
-            if self.on_bad_image == "fail":
-                raise
-            logger.warning("evaluating without image (it gets no detections): %s", e)
-            image = None
+        image = read_or_none(lambda: self.dataset.read_image(index), self.on_bad_image,
+                             "evaluating without image (it gets no detections)")
         return image, self.dataset.target(index)
 
 

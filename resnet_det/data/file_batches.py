@@ -1,7 +1,6 @@
 """Training and evaluation batches decoded from image files by DataLoader workers (ImageNet)."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -10,12 +9,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from resnet_det.data.cls_transforms import eval_views, train_view
-from resnet_det.data.image_io import (DEFAULT_MAX_PIXELS, ImageDecodeError, check_bad_image_policy,
+from resnet_det.data.image_io import (DEFAULT_MAX_PIXELS, check_bad_image_policy, read_or_none,
                                      read_or_substitute, read_rgb)
 from resnet_det.data.sampling import EpochStream, IterationSlots
-
-logger = logging.getLogger(__name__)
-
 
 
 def _to_chw(image: np.ndarray) -> torch.Tensor:
@@ -86,12 +82,9 @@ class _EvalSamples(Dataset):
 
     def __getitem__(self, index: int) -> tuple[list[torch.Tensor], int]:
         label = self.labels[index]
-        try:
-            image = read_rgb(self.paths[index], max_pixels=self.max_pixels)
-        except ImageDecodeError as e:
-            if self.on_bad_image == "fail":
-                raise
-            logger.warning("counting an unreadable test image as misclassified: %s", e)
+        image = read_or_none(lambda: read_rgb(self.paths[index], max_pixels=self.max_pixels), self.on_bad_image,
+                             "counting an unreadable test image as misclassified")
+        if image is None:
             image, label = np.zeros((self.view_kwargs.get("resize", 256),) * 2 + (3,), np.uint8), UNREADABLE
         return [_to_chw(v) for v in eval_views(image, **self.view_kwargs)], label
 

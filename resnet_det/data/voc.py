@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from resnet_det.data.boxes import clip_xyxy
 from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, read_rgb
 from resnet_det.data.paths import DatasetNotFoundError
 
@@ -52,8 +53,8 @@ def parse_voc_xml(path: Path, counts: Counter | None = None) -> dict:
                 continue
             bb = obj.find("bndbox")
             x1, y1, x2, y2 = (float(bb.find(k).text) for k in ("xmin", "ymin", "xmax", "ymax"))
-            box = [min(max(v, 0.0), limit) for v, limit in zip((x1 - 1, y1 - 1, x2, y2), (width, height) * 2)]
-            if not (box[2] > box[0] and box[3] > box[1]):
+            box = clip_xyxy(x1 - 1, y1 - 1, x2, y2, width, height)
+            if box is None:
                 counts["box without area in the image"] += 1
                 continue
             if box != [x1 - 1, y1 - 1, x2, y2]:
@@ -98,11 +99,13 @@ class VOCDetection:
         return len(self.ids)
 
     def has_usable_boxes(self, index: int) -> bool:
-        return any(x2 > x1 and y2 > y1 for x1, y1, x2, y2 in self.annotations[index]["boxes"])
+        """Whether image ``index`` kept a box (every kept box has area inside the image)."""
+        return bool(self.annotations[index]["boxes"])
 
     def is_landscape(self, index: int) -> bool:
         """Whether image ``index`` is wider than tall, from its xml."""
-        return self.annotations[index]["width"] > self.annotations[index]["height"]
+        height, width = self.image_size(index)
+        return width > height
 
     def image_size(self, index: int) -> tuple[int, int]:
         """``(height, width)`` from the xml."""

@@ -1,11 +1,14 @@
 """Normalisation layers selected by name, and frozen batch norm."""
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 NORMS = ("BN", "FrozenBN", "SyncBN", "GN", "")
+T = TypeVar("T")
 
 
 class FrozenBatchNorm2d(nn.Module):
@@ -83,3 +86,27 @@ def get_norm(norm: str, channels: int) -> nn.Module:
     if norm == "":
         return nn.Identity()
     raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")
+
+
+@torch.no_grad()
+def calibrate_frozen_norms(model: nn.Module, run: Callable[[], T],
+                           set_affine: Callable[[nn.Module], None] | None = None) -> T:
+    """``run()``, during which every frozen batch norm (ours or detectron2's, by class name) takes
+    the per-channel mean and variance of its input as its statistics, then ``set_affine`` on it.
+
+    A randomly initialised frozen norm is an identity, so activations grow stage by stage; once
+    calibrated, a random network keeps them normalised, as a pretrained one does.
+    """
+    def set_stats(norm: nn.Module, inputs: tuple[torch.Tensor]) -> None:
+        x = inputs[0].float().transpose(0, 1).flatten(1)
+        norm.running_mean.copy_(x.mean(1))
+        norm.running_var.copy_(x.var(1) + 1e-3)
+        if set_affine is not None:
+            set_affine(norm)
+    hooks = [m.register_forward_pre_hook(set_stats) for m in model.modules()
+             if type(m).__name__ == "FrozenBatchNorm2d"]
+    try:
+        return run()
+    finally:
+        for h in hooks:
+            h.remove()

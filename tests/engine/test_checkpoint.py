@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from resnet_det.engine.checkpoint import CheckpointReadError, Checkpointer, CheckpointWriteError
+from resnet_det.weights import WeightsMismatchError
 
 
 def _checkpointer(folder, seed: int = 0) -> Checkpointer:
@@ -103,7 +104,7 @@ def test_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, caplog
 def test_checkpoint_of_another_architecture_is_reported_not_half_loaded(tmp_path):
     _save(_checkpointer(tmp_path), 1)
     other = Checkpointer(tmp_path, nn.Linear(64, 32))
-    with pytest.raises(Exception, match=r"(?s)model_0000001.pth.*weight"):
+    with pytest.raises(WeightsMismatchError, match=r"(?s)model_0000001.pth.*weight"):
         other.resume()
 
 
