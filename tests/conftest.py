@@ -85,3 +85,26 @@ def _calibrate_frozen_bn(module: torch.nn.Module, x: torch.Tensor):
 @pytest.fixture
 def calibrate_frozen_bn():
     return _calibrate_frozen_bn
+
+
+def _assert_same_detections(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> None:
+    """Equal detections up to float rounding (boxes within 0.1 px, scores within 0.1%, mask IoU above
+    0.99), matched as sets: detections with equal scores can leave NMS in either order."""
+    from torchvision.ops import box_iou
+    assert len(got["boxes"]) == len(expected["boxes"])
+    iou = box_iou(expected["boxes"], got["boxes"])
+    iou[expected["labels"][:, None] != got["labels"][None]] = 0
+    best_iou, match = iou.max(dim=1)
+    assert len(set(match.tolist())) == len(match) and (best_iou > 0.995).all(), best_iou.min()
+    assert (got["boxes"][match] - expected["boxes"]).abs().max() < 0.1
+    assert torch.allclose(got["scores"][match], expected["scores"], rtol=1e-3, atol=0)
+    if "masks" in expected:
+        a, b = expected["masks"], got["masks"][match]
+        inter, union = (a & b).flatten(1).sum(1), (a | b).flatten(1).sum(1)
+        mask_iou = torch.where(union > 0, inter / union.clamp(min=1), 1.0)  # both empty: agree
+        assert (mask_iou > 0.99).all(), mask_iou.min()
+
+
+@pytest.fixture
+def assert_same_detections():
+    return _assert_same_detections

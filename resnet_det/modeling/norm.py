@@ -95,7 +95,9 @@ def calibrate_frozen_norms(model: nn.Module, run: Callable[[], T],
     the per-channel mean and variance of its input as its statistics, then ``set_affine`` on it.
 
     A randomly initialised frozen norm is an identity, so activations grow stage by stage; once
-    calibrated, a random network keeps them normalised, as a pretrained one does.
+    calibrated, a random network keeps them normalised, as a pretrained one does. Our convolutions
+    fold their frozen norm and never call it, so those get their statistics from the convolution's
+    unfolded output, computed again before it runs.
     """
     def set_stats(norm: nn.Module, inputs: tuple[torch.Tensor]) -> None:
         x = inputs[0].float().transpose(0, 1).flatten(1)
@@ -103,8 +105,13 @@ def calibrate_frozen_norms(model: nn.Module, run: Callable[[], T],
         norm.running_var.copy_(x.var(1) + 1e-3)
         if set_affine is not None:
             set_affine(norm)
+
+    def set_folded_stats(conv: nn.Conv2d, inputs: tuple[torch.Tensor]) -> None:
+        set_stats(conv.norm, (conv._conv_forward(inputs[0], conv.weight, None),))
     hooks = [m.register_forward_pre_hook(set_stats) for m in model.modules()
              if type(m).__name__ == "FrozenBatchNorm2d"]
+    hooks += [m.register_forward_pre_hook(set_folded_stats) for m in model.modules()
+              if isinstance(m, nn.Conv2d) and isinstance(getattr(m, "norm", None), FrozenBatchNorm2d)]
     try:
         return run()
     finally:

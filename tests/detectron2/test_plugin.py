@@ -66,7 +66,7 @@ def test_our_imagenet_checkpoint_loads_into_backbone_and_res5(tmp_path, depth):
     assert sorted(k.split(".", 1)[1] for k in trunk) == sorted(exported)
 
 
-def test_same_outputs_as_stock_detectron2(coco_images, calibrate_frozen_bn):
+def test_same_outputs_as_stock_detectron2(coco_images, calibrate_frozen_bn, assert_same_detections):
     torch.manual_seed(0)
     stock_cfg = d2_config.get_cfg()  # detectron2's defaults are its R50-C4
     stock_cfg.merge_from_list(["MODEL.DEVICE", "cpu", "MODEL.MASK_ON", True])
@@ -77,16 +77,18 @@ def test_same_outputs_as_stock_detectron2(coco_images, calibrate_frozen_bn):
     with torch.no_grad():
         torch.nn.init.normal_(stock.roi_heads.box_predictor.cls_score.weight, std=0.02)
         torch.nn.init.normal_(stock.roi_heads.box_predictor.bbox_pred.weight, std=0.02)
+        # Spread mask logits away from 0, where rounding alone would flip pixels across the threshold.
+        torch.nn.init.normal_(stock.roi_heads.mask_head.predictor.weight, std=0.01)
     ours = d2_modeling.build_model(_cfg("mask_rcnn_R_50_C4_3x.yaml")).eval()
     ours.load_state_dict(stock.state_dict(), strict=True)
     inputs = [{"image": b, "height": b.shape[1], "width": b.shape[2]} for b in bgr]
     with torch.no_grad():
         expected, got = stock(inputs), ours(inputs)
     for exp, out in zip(expected, got):
-        a, b = exp["instances"], out["instances"]
-        assert len(a) == len(b) == 100
-        assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor) and torch.equal(a.scores, b.scores)
-        assert torch.equal(a.pred_classes, b.pred_classes) and torch.equal(a.pred_masks, b.pred_masks)
+        assert len(exp["instances"]) == 100
+        # Our convolutions fold the frozen norms, so equal up to float rounding, not bit for bit.
+        assert_same_detections(*({"boxes": i.pred_boxes.tensor, "scores": i.scores, "labels": i.pred_classes,
+                                  "masks": i.pred_masks} for i in (exp["instances"], out["instances"])))
 
 
 @pytest.mark.parametrize("depth", [18, 50])
