@@ -6,11 +6,15 @@ import torch.nn.functional as F
 from torchvision.ops import roi_align
 
 
-def crop_and_resize_masks(masks: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """Binary ``size x size`` targets: each instance mask (N x H x W) sampled inside its box (N x 4)."""
+def crop_and_resize_masks(masks: torch.Tensor, boxes: torch.Tensor, size: int,
+                          index: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary ``size x size`` targets: instance mask ``index[i]`` (of G x H x W; ``i`` by default)
+    sampled inside box ``i`` (R x 4). The G masks are read in place, never copied per box."""
     if len(boxes) == 0:
         return masks.new_zeros((0, size, size), dtype=torch.float32)
-    rois = torch.cat([torch.arange(len(boxes), device=boxes.device, dtype=boxes.dtype)[:, None], boxes], dim=1)
+    if index is None:
+        index = torch.arange(len(boxes), device=boxes.device)
+    rois = torch.cat([index.to(boxes.dtype)[:, None], boxes], dim=1)
     sampled = roi_align(masks[:, None].float(), rois, (size, size), spatial_scale=1.0, sampling_ratio=0,
                         aligned=True)
     return (sampled[:, 0] >= 0.5).float()

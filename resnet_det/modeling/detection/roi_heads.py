@@ -6,11 +6,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.detection._utils import Matcher
 from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, roi_align
 
 from resnet_det.modeling.blocks import make_stage
-from resnet_det.modeling.detection.box_ops import box_coder, subsample_labels
+from resnet_det.modeling.detection.box_ops import box_coder
+from resnet_det.modeling.detection.matching import match_boxes, sample_labels
 from resnet_det.modeling.detection.masks import crop_and_resize_masks
 from resnet_det.modeling.resnet import ARCH_SETTINGS
 
@@ -102,7 +102,6 @@ class Res5ROIHeads(nn.Module):
         self.mask_head = MaskHead(out_ch, cfg.mask_channels, cfg.num_classes) if cfg.mask_on else None
         self.spatial_scale = 1.0 / feature_stride
         self.box_coder = box_coder(cfg.bbox_reg_weights)
-        self.matcher = Matcher(cfg.iou_threshold, cfg.iou_threshold, allow_low_quality_matches=False)
 
     def _res5_features(self, features: torch.Tensor, boxes: list[torch.Tensor]) -> torch.Tensor:
         """RoIAlign (14x14, aligned, adaptive sampling) on res4, then res5: R x C x 7 x 7.
@@ -133,7 +132,9 @@ class Res5ROIHeads(nn.Module):
         return results
 
     def _sample(self, proposals: list[torch.Tensor], targets: list[dict[str, torch.Tensor]]):
-        """Match proposals (plus the ground truth) to targets and sample RoIs for the losses."""
+        """Match proposals (plus the ground truth) to targets and sample RoIs for the losses: per
+        image the sampled boxes, their classes (``num_classes`` for background), the index of their
+        matched ground truth (0 for background) and the target. One host sync per image."""
         sampled = []
         for boxes, target in zip(proposals, targets):
             gt_boxes, gt_labels = target["boxes"], target["labels"]
@@ -142,12 +143,13 @@ class Res5ROIHeads(nn.Module):
             classes = torch.full((len(boxes),), self.cfg.num_classes, dtype=torch.int64, device=boxes.device)
             matched = torch.zeros(len(boxes), dtype=torch.int64, device=boxes.device)
             if len(gt_boxes):
-                idx = self.matcher(box_iou(gt_boxes, boxes))
+                t = self.cfg.iou_threshold
+                idx = match_boxes(box_iou(gt_boxes, boxes), t, t, allow_low_quality=False)
                 matched = idx.clamp(min=0)
                 classes = torch.where(idx >= 0, gt_labels[matched], classes)
             fg = classes < self.cfg.num_classes
-            pos, neg = subsample_labels(classes, self.cfg.batch_size_per_image, self.cfg.positive_fraction, fg, ~fg)
-            keep = torch.cat([pos, neg])
+            pos, neg = sample_labels(fg, ~fg, self.cfg.batch_size_per_image, self.cfg.positive_fraction)
+            keep = (pos | neg).nonzero().squeeze(1)
             sampled.append((boxes[keep], classes[keep], matched[keep], target))
         return sampled
 
@@ -158,15 +160,19 @@ class Res5ROIHeads(nn.Module):
         classes = torch.cat([s[1] for s in sampled])
         box_features = self._res5_features(features, boxes)
         scores, deltas = self.box_predictor(box_features.mean(dim=(2, 3)))
-        fg = (classes < self.cfg.num_classes).nonzero().squeeze(1)
-        gt_deltas = torch.cat([self.box_coder.encode_single(t["boxes"][m[c < self.cfg.num_classes]],
-                                                            b[c < self.cfg.num_classes])
-                               for b, c, m, t in sampled])
-        fg_deltas = deltas.view(len(deltas), -1, 4)[fg, classes[fg]]
+        fg = classes < self.cfg.num_classes
+        # Regression targets for every sampled RoI, zeroed and masked out on the background: no
+        # boolean indexing, so no wait for the device to count the foreground.
+        gt_deltas = torch.cat([self.box_coder.encode_single(t["boxes"][m], b) if len(t["boxes"]) else torch.zeros_like(b)
+                               for b, _, m, t in sampled])
+        gt_deltas = torch.where(fg[:, None], gt_deltas, 0.0)
+        rows = torch.arange(len(classes), device=classes.device)
+        class_deltas = deltas.view(len(deltas), -1, 4)[rows, classes.clamp(max=self.cfg.num_classes - 1)]
+        box_loss = torch.where(fg[:, None], F.l1_loss(class_deltas.float(), gt_deltas, reduction="none"), 0.0).sum()
         losses = {
             "loss_cls": F.cross_entropy(scores.float(), classes),
             # Summed over foreground RoIs and divided by all sampled RoIs (detectron2's normalisation).
-            "loss_box_reg": F.l1_loss(fg_deltas.float(), gt_deltas, reduction="sum") / max(len(classes), 1),
+            "loss_box_reg": box_loss / max(len(classes), 1),
         }
         if self.mask_head is not None:
             losses["loss_mask"] = self._mask_loss(box_features, sampled, fg, classes)
@@ -174,15 +180,16 @@ class Res5ROIHeads(nn.Module):
 
     def _mask_loss(self, box_features: torch.Tensor, sampled, fg: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         """Per-pixel BCE of the ground-truth class's mask on foreground RoIs, reusing their res5 features."""
+        fg = fg.nonzero().squeeze(1)  # the one host sync of the mask loss, for the whole batch
         if len(fg) == 0:
             return box_features.sum() * 0
         logits = self.mask_head(box_features[fg])
         size = logits.shape[-1]
-        targets = torch.cat([crop_and_resize_masks(t["masks"][m[c < self.cfg.num_classes]],
-                                                   _to_mask_frame(b[c < self.cfg.num_classes], t), size)
-                             for b, c, m, t in sampled])
+        # Targets for every sampled RoI image by image (masks differ in size), then the foreground's.
+        targets = torch.cat([crop_and_resize_masks(t["masks"], _to_mask_frame(b, t), size, index=m)
+                             if len(t["boxes"]) else b.new_zeros((len(b), size, size)) for b, _, m, t in sampled])
         logits = logits[torch.arange(len(fg), device=fg.device), classes[fg]]
-        return F.binary_cross_entropy_with_logits(logits.float(), targets)
+        return F.binary_cross_entropy_with_logits(logits.float(), targets[fg])
 
     def _detections(self, scores: torch.Tensor, deltas: torch.Tensor, proposals: list[torch.Tensor],
                     image_sizes: list[tuple[int, int]]):
@@ -195,9 +202,9 @@ class Res5ROIHeads(nn.Module):
         results = []
         for p, b, size in zip(probs.split([len(x) for x in proposals]), boxes.split([len(x) for x in proposals]),
                               image_sizes):
-            valid = torch.isfinite(b).all(dim=(1, 2)) & torch.isfinite(p).all(dim=1)
-            p, b = p[valid], clip_boxes_to_image(b[valid], size)
-            keep = (p > self.cfg.score_thresh_test).nonzero()
+            finite = torch.isfinite(b).all(dim=(1, 2)) & torch.isfinite(p).all(dim=1)
+            b = clip_boxes_to_image(b, size)
+            keep = (finite[:, None] & (p > self.cfg.score_thresh_test)).nonzero()
             rows, labels = keep.unbind(1)
             det_boxes, det_scores = b[rows, labels], p[rows, labels]
             keep = batched_nms(det_boxes, det_scores, labels, self.cfg.nms_thresh_test)[:self.cfg.detections_per_image]

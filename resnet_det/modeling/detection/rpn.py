@@ -6,11 +6,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.detection._utils import Matcher
-from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
+from torchvision.ops import box_iou, clip_boxes_to_image, nms
 
 from resnet_det.modeling.detection.anchors import AnchorGenerator
-from resnet_det.modeling.detection.box_ops import box_coder, subsample_labels
+from resnet_det.modeling.detection.box_ops import box_coder
+from resnet_det.modeling.detection.matching import BELOW_LOW, match_boxes, sample_labels
 
 
 class RPNHead(nn.Module):
@@ -62,8 +62,6 @@ class RPN(nn.Module):
         self.anchor_generator = AnchorGenerator(cfg.anchor_sizes, cfg.aspect_ratios, stride)
         self.rpn_head = RPNHead(in_channels, self.anchor_generator.num_anchors)
         self.box_coder = box_coder(cfg.bbox_reg_weights)
-        low, high = cfg.iou_thresholds
-        self.matcher = Matcher(high, low, allow_low_quality_matches=True)
 
     def forward(self, features: torch.Tensor, image_sizes: list[tuple[int, int]],
                 gt_boxes: list[torch.Tensor] | None = None
@@ -87,18 +85,17 @@ class RPN(nn.Module):
         batch = torch.arange(len(logits), device=logits.device)[:, None]
         top_boxes = self.box_coder.decode_single(deltas[batch, top_idx].reshape(-1, 4),
                                                  anchors[top_idx].reshape(-1, 4)).view(len(logits), -1, 4)
+        finite = torch.isfinite(top_boxes).all(dim=2) & torch.isfinite(top_logits)
+        if self.training and not finite.all():  # one check for the batch
+            raise FloatingPointError("predicted RPN boxes or logits are not finite during training")
         out_boxes, out_scores = [], []
-        for boxes, scores, size in zip(top_boxes, top_logits, image_sizes):
-            finite = torch.isfinite(boxes).all(dim=1) & torch.isfinite(scores)
-            if not finite.all():
-                if self.training:
-                    raise FloatingPointError("predicted RPN boxes or logits are not finite during training")
-                boxes, scores = boxes[finite], scores[finite]
+        for boxes, scores, usable, size in zip(top_boxes, top_logits, finite, image_sizes):
+            # Non-finite boxes go before clipping, which would turn infinities into image edges.
             boxes = clip_boxes_to_image(boxes, size)
             w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-            keep = ((w > self.cfg.min_box_size) & (h > self.cfg.min_box_size)).nonzero().squeeze(1)
+            keep = (usable & (w > self.cfg.min_box_size) & (h > self.cfg.min_box_size)).nonzero().squeeze(1)
             boxes, scores = boxes[keep], scores[keep]
-            keep = batched_nms(boxes, scores, torch.zeros_like(scores, dtype=torch.int64), self.cfg.nms_thresh)[:post]
+            keep = nms(boxes, scores, self.cfg.nms_thresh)[:post]
             out_boxes.append(boxes[keep])
             out_scores.append(scores[keep])
         return out_boxes, out_scores
@@ -107,24 +104,25 @@ class RPN(nn.Module):
                gt_boxes: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Binary cross-entropy on sampled anchors and L1 on positive ones, both summed and divided
         by (anchors sampled per image x images), as detectron2 does."""
+        low, high = self.cfg.iou_thresholds
         labels, targets = [], []
         for boxes in gt_boxes:
-            label = torch.zeros(len(anchors), dtype=torch.int64, device=anchors.device)
-            matched = torch.zeros_like(anchors)
             if len(boxes):
-                idx = self.matcher(box_iou(boxes, anchors))
-                label = torch.where(idx >= 0, 1, torch.where(idx == Matcher.BELOW_LOW_THRESHOLD, 0, -1))
-                matched = boxes[idx.clamp(min=0)]
-            pos, neg = subsample_labels(label, self.cfg.batch_size_per_image, self.cfg.positive_fraction,
-                                        label == 1, label == 0)
-            sampled = torch.full_like(label, -1)
-            sampled[pos], sampled[neg] = 1, 0
-            labels.append(sampled)
-            targets.append(self.box_coder.encode_single(matched, anchors))
+                idx = match_boxes(box_iou(boxes, anchors), high, low, allow_low_quality=True)
+                labels.append(torch.where(idx >= 0, 1, torch.where(idx == BELOW_LOW, 0, -1)))
+                targets.append(self.box_coder.encode_single(boxes[idx.clamp(min=0)], anchors))
+            else:  # every anchor is background
+                labels.append(torch.zeros(len(anchors), dtype=torch.int64, device=anchors.device))
+                targets.append(torch.zeros_like(anchors))
         labels, targets = torch.stack(labels), torch.stack(targets)
-        valid, positive = labels >= 0, labels == 1
+        positive, negative = sample_labels(labels == 1, labels == 0, self.cfg.batch_size_per_image,
+                                           self.cfg.positive_fraction)
+        # Masked sums rather than boolean indexing, which would wait for the device to count the
+        # samples; unsampled targets are zeroed first so a degenerate box's inf cannot leak in.
+        targets = torch.where(positive[..., None], targets, 0.0)
         normalizer = self.cfg.batch_size_per_image * len(gt_boxes)
-        loss_cls = F.binary_cross_entropy_with_logits(logits[valid].float(), labels[valid].float(), reduction="sum")
-        loss_loc = F.l1_loss(deltas[positive].float(), targets[positive], reduction="sum")
+        loss_cls = torch.where(positive | negative, F.binary_cross_entropy_with_logits(
+            logits.float(), positive.float(), reduction="none"), 0.0).sum()
+        loss_loc = torch.where(positive[..., None], F.l1_loss(deltas.float(), targets, reduction="none"), 0.0).sum()
         return {"loss_rpn_cls": loss_cls / normalizer * self.cfg.loss_weight,
                 "loss_rpn_loc": loss_loc / normalizer * self.cfg.loss_weight}

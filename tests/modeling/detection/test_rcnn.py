@@ -9,6 +9,7 @@ from resnet_det.config import get_cfg
 from resnet_det.modeling.detection.loading import load_detector_weights
 from resnet_det.modeling.detection.rcnn import build_detector
 from resnet_det.utils.complexity import count_parameters
+from resnet_det.utils.syncs import HostSyncCounter
 from resnet_det.weights import Weights, WeightsMismatchError, save_weights
 
 # detectron2's own counts for its COCO C4 configs (80 classes), measured with detectron2 from source:
@@ -81,6 +82,17 @@ def test_batched_inference_matches_single_image_for_the_unpadded_image():
     assert torch.allclose(batched["boxes"], single["boxes"], atol=1e-3)
     # Convolutions pick other algorithms for another batch size; a few edge pixels may flip.
     assert (batched["masks"] ^ single["masks"]).sum() <= 1e-3 * single["masks"].numel()
+
+
+@pytest.mark.parametrize("num_images", [2, 4])
+def test_training_reads_the_device_at_most_three_times_per_image(num_images):
+    # RPN: the size filter and NMS; RoI head: its sample. Per batch: the finite check, the mask loss.
+    model = build_detector(_cfg(18, True, **{"MODEL.RESNETS.NORM": "GN"})).train()
+    images, targets = _batch()
+    images, targets = images * (num_images // 2), targets * (num_images // 2)
+    with HostSyncCounter() as syncs:
+        sum(model(images, targets).values()).backward()
+    assert syncs.total <= 3 * num_images + 2, syncs.by_op
 
 
 @pytest.mark.parametrize("depth, mask_on", list(DETECTRON2_PARAMS))
