@@ -14,24 +14,29 @@ default) and inference at batch 1 and 8, on synthetic images with random boxes, 
 detectron2's stock R-C4 model of the same depth when detectron2 is importable. Both use
 detectron2's default proposal and RoI counts (RPN NMS off, so both keep exactly the post-NMS top-k)
 and keep every detection up to 100 per image (score threshold 0), so both do the same work whatever
-their random weights score; neither resizes.
+their random weights score; neither resizes. The ``syncs`` column counts the device-to-host reads
+of one step (nonzero, boolean indexing, ``.item()``, NMS): each stalls a GPU until its queue drains.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 import torchvision
 
 from resnet_det import build_model
+from resnet_det.data.file_batches import FileBatches
+from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.norm import calibrate_frozen_norms
+from resnet_det.utils.syncs import HostSyncCounter
 
 
 def _sync(device: torch.device) -> None:
@@ -52,16 +57,20 @@ def time_steps(step: Callable[[], None], device: torch.device, warmup: int, iter
 
 
 def classification_steps(model: torch.nn.Module, logits: Callable, batch: int, size: int, device: torch.device,
-                         precision: str, channels_last: bool) -> dict[str, Callable[[], None]]:
-    """A training step and an inference step on fixed random data."""
+                         precision: str, channels_last: bool,
+                         files: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None) -> dict[str, Callable[[], None]]:
+    """A training step and an inference step on fixed random data; with ``files`` (uint8 batches
+    from the real pipeline), also a training step on those, normalised on the device as the trainer does."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device, memory_format=fmt)
     x = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=fmt)
     y = torch.randint(0, 1000, (batch,), device=device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    normalize = Normalize("torchvision").to(device)
 
-    def train() -> None:
+    def train(x: torch.Tensor = x, y: torch.Tensor = y) -> None:
+        model.train()
         with amp:
             loss = F.cross_entropy(logits(model, x).float(), y)
         opt.zero_grad(set_to_none=True)
@@ -70,10 +79,31 @@ def classification_steps(model: torch.nn.Module, logits: Callable, batch: int, s
 
     @torch.no_grad()
     def infer() -> None:
+        model.eval()
         with amp:
             logits(model, x)
 
-    return {"train": lambda: (model.train(), train()), "infer": lambda: (model.eval(), infer())}
+    def train_files() -> None:
+        images, labels = next(files)
+        train(normalize(images).contiguous(memory_format=fmt), labels)
+
+    steps = {"train": train, "infer": infer}
+    if files is not None:
+        steps["train_files"] = train_files
+    return steps
+
+
+def image_folder_batches(root: str, batch: int, size: int, workers: int,
+                         device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The ImageNet recipe's training pipeline (JPEG decode, shorter side at random in [256, 480],
+    ``size`` crop, flip) over ``root/<class>/<image>``, in ``workers`` DataLoader processes."""
+    paths = sorted(p for p in Path(root).glob("*/*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not paths:
+        raise SystemExit(f"--data {root}: no class folders of .jpg/.jpeg/.png images")
+    classes = sorted({p.parent.name for p in paths})
+    labels = [classes.index(p.parent.name) % 1000 for p in paths]
+    return FileBatches(paths, labels, batch, seed=0, shorter_side=(256, 480), sampling="range", crop=size,
+                       flip=True, device=device, num_workers=workers).iterate(0)
 
 
 def bench_cls(args: argparse.Namespace) -> list[dict]:
@@ -89,8 +119,10 @@ def bench_cls(args: argparse.Namespace) -> list[dict]:
     for name, (model, logits) in contenders.items():
         if args.compile:
             model = torch.compile(model)
+        files = image_folder_batches(args.data, args.batch, args.size, args.workers, device) \
+            if args.data and name == "resnet_det" else None
         steps = classification_steps(model, logits, args.batch, args.size, device, args.precision,
-                                     args.channels_last)
+                                     args.channels_last, files)
         for mode, step in steps.items():
             seconds = time_steps(step, device, args.warmup, args.iters)
             rows.append({"model": f"resnet{args.depth}", "impl": name, "mode": mode, "batch": args.batch,
@@ -185,6 +217,17 @@ def _detectron2(args: argparse.Namespace, device: torch.device) -> tuple[torch.n
     return model, loss, infer
 
 
+def coco_batches(args: argparse.Namespace, device: torch.device) -> Iterator[tuple[list[torch.Tensor], list[dict]]]:
+    """The detection trainer's pipeline over a COCO-format set: decode and flip in ``--workers``
+    processes, then resized on the device to ``--height x --width``'s short side."""
+    from resnet_det.data.coco import CocoDetection
+    from resnet_det.data.detection_batches import DetectionBatches
+    dataset = CocoDetection(args.coco[0], args.coco[1], with_masks=args.mask)
+    return DetectionBatches(dataset, args.coco[0], args.train_batch, seed=0, flip=True,
+                            min_sizes=(min(args.height, args.width),), sampling="choice", device=device,
+                            num_workers=args.workers).iterate(0)
+
+
 def bench_det(args: argparse.Namespace) -> list[dict]:
     device = torch.device(args.device)
     if device.type == "cuda":
@@ -212,32 +255,48 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
         # stay as finite as in the first step however long the benchmark runs.
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0, momentum=0.9)
 
-        def train() -> None:
+        def train(batch_images: list[torch.Tensor] = images[:args.train_batch],
+                  batch_targets: list[dict] = targets) -> None:
             model.train()
-            loss = loss_of(images[:args.train_batch], targets)
+            loss = loss_of(batch_images, batch_targets)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
 
         steps = {("train", args.train_batch): train}
+        if args.coco and name == "resnet_det":
+            files = coco_batches(args, device)
+            steps[("train_files", args.train_batch)] = lambda: train(*next(files))
         for n in args.infer_batches:
             steps[("infer", n)] = lambda n=n: (model.eval(), torch.no_grad()(infer)(images[:n]))
         for (mode, n), step in steps.items():
             seconds = time_steps(step, device, args.warmup, args.iters)
+            with HostSyncCounter() as syncs:  # one more step, untimed: counting slows it
+                step()
             rows.append({"model": model_name, "impl": name, "mode": mode, "batch": n, "height": args.height,
                          "width": args.width, "precision": args.precision, "images_per_s": n / seconds,
-                         "ms_per_batch": 1000 * seconds})
+                         "ms_per_batch": 1000 * seconds, "host_syncs": syncs.total})
     return rows
 
 
+def compare_file_pipeline(rows: list[dict]) -> None:
+    """Add ``of_synthetic`` to each ``train_files`` row: its speed over the same model's synthetic-input training."""
+    synthetic = {r["impl"]: r["images_per_s"] for r in rows if r["mode"] == "train"}
+    for r in rows:
+        if r["mode"] == "train_files":
+            r["of_synthetic"] = r["images_per_s"] / synthetic[r["impl"]]
+            print(f"{r['impl']}: fed by the files, training runs at {r['of_synthetic']:.3f} of its synthetic-input speed")
+
+
 def print_table(rows: list[dict], peer_name: str) -> None:
+    """One line per measurement; ``syncs``: device-to-host reads in one step (see utils/syncs.py)."""
     peer = {(r["mode"], r["batch"]): r["images_per_s"] for r in rows if r["impl"] == peer_name}
-    print(f"{'impl':<12} {'mode':<6} {'batch':>5} {'images/s':>10} {'ms/batch':>9} {'ours/peer':>9}")
+    print(f"{'impl':<12} {'mode':<11} {'batch':>5} {'images/s':>10} {'ms/batch':>9} {'ours/peer':>9} {'syncs':>6}")
     for r in rows:
         key = (r["mode"], r["batch"])
         ratio = f"{r['images_per_s'] / peer[key]:.3f}" if r["impl"] == "resnet_det" and key in peer else "-"
-        print(f"{r['impl']:<12} {r['mode']:<6} {r['batch']:>5} {r['images_per_s']:>10.1f} "
-              f"{1000 * r['batch'] / r['images_per_s']:>9.1f} {ratio:>9}")
+        print(f"{r['impl']:<12} {r['mode']:<11} {r['batch']:>5} {r['images_per_s']:>10.1f} "
+              f"{1000 * r['batch'] / r['images_per_s']:>9.1f} {ratio:>9} {r.get('host_syncs', '-'):>6}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     cls.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
     cls.add_argument("--channels-last", action="store_true")
     cls.add_argument("--compile", action="store_true")
+    cls.add_argument("--data", help="a folder of class folders of images (ImageNet's train/): also time our "
+                                    "training fed by the real decode-and-augment pipeline (mode train_files)")
+    cls.add_argument("--workers", type=int, default=os.cpu_count(), help="DataLoader processes for --data")
     cls.add_argument("--warmup", type=int, default=5)
     cls.add_argument("--iters", type=int, default=20)
     cls.add_argument("--json", help="also write the rows here")
@@ -265,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
     det.add_argument("--detectron2-configs", default="configs",
                      help="detectron2's configs/ folder (its source checkout), for the peer's stock models")
+    det.add_argument("--coco", nargs=2, metavar=("JSON", "IMAGES"),
+                     help="a COCO-format set: also time our training fed by the real pipeline (mode train_files)")
+    det.add_argument("--workers", type=int, default=os.cpu_count(), help="DataLoader processes for --coco")
     det.add_argument("--warmup", type=int, default=3)
     det.add_argument("--iters", type=int, default=10)
     det.add_argument("--json", help="also write the rows here")
@@ -275,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         # contender, before any op runs.
         torch.set_flush_denormal(True)
     rows = bench_cls(args) if args.command == "cls" else bench_det(args)
+    compare_file_pipeline(rows)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "CPU"
     print(f"device: {device}; torch {torch.__version__}, torchvision {torchvision.__version__}")
     print_table(rows, "torchvision" if args.command == "cls" else "detectron2")
