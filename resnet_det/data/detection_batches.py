@@ -86,7 +86,8 @@ class DetectionBatches:
     def iterate(self, start: int) -> Iterator[tuple[list[torch.Tensor], list[dict]]]:
         loader = DataLoader(self.samples, batch_sampler=IterationSlots(start, self.stream.local),
                             num_workers=self.num_workers, collate_fn=_as_lists,
-                            prefetch_factor=4 if self.num_workers else None)
+                            # Pinned, so the non-blocking copies below do not stall the GPU's queue.
+                            pin_memory=self.device.type == "cuda", prefetch_factor=4 if self.num_workers else None)
         for images, targets in loader:
             yield ([im.to(self.device, non_blocking=True) for im in images],
                    [{k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in t.items()}

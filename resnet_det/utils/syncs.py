@@ -30,7 +30,9 @@ def _reads_device(func, args, kwargs) -> bool:
 class HostSyncCounter(TorchDispatchMode):
     """Within ``with HostSyncCounter() as c:``, ``c.total`` counts the device-to-host reads that the
     operations run would need on a GPU (nonzero, boolean indexing, ``.item()``, NMS, ...) and
-    ``c.by_op`` names them. It counts on any device, so a CPU run says how a GPU run would stall."""
+    ``c.by_op`` names them. It counts on any device, so a CPU run says how a GPU run would stall.
+    Not counted: copies to the GPU from pageable host memory, which wait too (the data loaders pin
+    theirs, and boxes are scaled by Python scalars, to avoid them)."""
 
     def __init__(self) -> None:
         super().__init__()

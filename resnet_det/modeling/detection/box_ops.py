@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import torch
 from torchvision.models.detection._utils import BoxCoder
 
 # Deltas are clamped before exp() so a box never grows past 1000/16 of its source (detectron2's bound).
@@ -14,3 +15,13 @@ def box_coder(weights: Sequence[float]) -> BoxCoder:
     """torchvision's box coder with detectron2's clamp: ``encode_single``/``decode_single``."""
     return BoxCoder(tuple(weights), bbox_xform_clip=SCALE_CLAMP)
 
+
+
+def scale_boxes(boxes: torch.Tensor, sx: float, sy: float) -> torch.Tensor:
+    """A float32 copy of xyxy ``boxes`` with x scaled by ``sx`` and y by ``sy``. The factors go to
+    the kernels as scalars: a tensor built from them would be a host-to-device copy, which waits
+    for the GPU's queue to drain."""
+    out = boxes.to(torch.float32, copy=True)
+    out[:, 0::2] *= sx
+    out[:, 1::2] *= sy
+    return out

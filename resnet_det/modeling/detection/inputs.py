@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from resnet_det.modeling.detection.box_ops import scale_boxes
 from resnet_det.modeling.preprocess import Normalize
 
 
@@ -63,7 +64,7 @@ class DetectionInputs(nn.Module):
             scales.append(scale)
             if targets is not None:
                 t = dict(targets[i])
-                t["boxes"] = t["boxes"].float() * torch.tensor([*scale, *scale], device=t["boxes"].device)
+                t["boxes"] = scale_boxes(t["boxes"], *scale)
                 t["mask_scale"] = scale  # masks stay at full resolution; RoIs are mapped back to them
                 scaled_targets.append(t)
         batch = resized[0].new_zeros((len(resized), 3, max(s[0] for s in sizes), max(s[1] for s in sizes)))

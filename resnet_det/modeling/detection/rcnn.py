@@ -6,6 +6,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from resnet_det.modeling.detection.box_ops import scale_boxes
 from resnet_det.modeling.detection.inputs import DetectionInputs
 from resnet_det.modeling.detection.masks import paste_masks
 from resnet_det.modeling.detection.roi_heads import Res5ROIHeads, ROIHeadsConfig
@@ -67,7 +68,7 @@ class C4RCNN(nn.Module):
         """Boxes back to the caller's image pixels (clipped), masks pasted at that resolution."""
         boxes, scores, labels = det[:3]
         sx, sy = scale
-        boxes = boxes.float() / boxes.new_tensor([sx, sy, sx, sy], dtype=torch.float32)
+        boxes = scale_boxes(boxes, 1 / sx, 1 / sy)
         height, width = int(size[0]), int(size[1])
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)

@@ -9,7 +9,7 @@ from torch import nn
 from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, roi_align
 
 from resnet_det.modeling.blocks import make_stage
-from resnet_det.modeling.detection.box_ops import box_coder
+from resnet_det.modeling.detection.box_ops import box_coder, scale_boxes
 from resnet_det.modeling.detection.matching import match_boxes, sample_labels
 from resnet_det.modeling.detection.masks import crop_and_resize_masks
 from resnet_det.modeling.resnet import ARCH_SETTINGS
@@ -36,7 +36,7 @@ class ROIHeadsConfig:
 def _to_mask_frame(boxes: torch.Tensor, target: dict) -> torch.Tensor:
     """Boxes in the resized input -> the coordinates of the target's full-resolution masks."""
     sx, sy = target.get("mask_scale", (1.0, 1.0))
-    return boxes / boxes.new_tensor([sx, sy, sx, sy])
+    return scale_boxes(boxes, 1 / sx, 1 / sy)
 
 
 class FastRCNNOutputLayers(nn.Module):

@@ -1,11 +1,12 @@
 """Box encoding round trips, for any anchor and any box within the delta clamp."""
 import math
 
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resnet_det.modeling.detection.box_ops import SCALE_CLAMP, box_coder
+from resnet_det.modeling.detection.box_ops import SCALE_CLAMP, box_coder, scale_boxes
 
 _centre = st.floats(-500, 1500, allow_subnormal=False)
 _side = st.floats(1, 800, allow_subnormal=False)
@@ -26,3 +27,13 @@ def test_decode_inverts_encode(anchor, box, weights):
         assert torch.allclose(decoded, boxes, rtol=1e-6, atol=1e-6)
     else:  # beyond the clamp a box can only grow to exp(SCALE_CLAMP) times its anchor
         assert (decoded[0, 2:] - decoded[0, :2] <= (anchors[0, 2:] - anchors[0, :2]) * math.exp(SCALE_CLAMP) + 1e-6).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.int64])
+def test_scale_boxes_scales_x_and_y_and_leaves_the_input_alone(dtype):
+    boxes = torch.tensor([[1, 2, 3, 4], [10, 20, 30, 40]], dtype=dtype)
+    before = boxes.clone()
+    out = scale_boxes(boxes, 0.5, 3.0)
+    assert out.dtype == torch.float32
+    assert torch.equal(out, before.float() * torch.tensor([0.5, 3.0, 0.5, 3.0]))
+    assert torch.equal(boxes, before)
