@@ -69,6 +69,8 @@ _VALUE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "DATALOADER.ON_BAD_IMAGE": (lambda v: v in ("skip", "fail"), "skip or fail"),
     "DATALOADER.MAX_IMAGE_PIXELS": (lambda v: v > 0, "positive"),
     "INPUT.MIN_SIZE_TRAIN_SAMPLING": (lambda v: v in ("choice", "range"), "choice or range"),
+    "MODEL.COMPILE.MODE": (lambda v: v in ("default", "reduce-overhead", "max-autotune",
+                                           "max-autotune-no-cudagraphs"), "a torch.compile mode"),
     "MODEL.DEVICE": (lambda v: re.fullmatch(r"auto|cpu|cuda(:\d+)?", v) is not None, "auto, cpu, cuda or cuda:N"),
 }
 

@@ -46,6 +46,7 @@ class ClassificationTrainer(Trainer):
         self.model = build_classifier(cfg).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.compile(self.model)
         self._setup_optimizer()
         self._batches = None
 

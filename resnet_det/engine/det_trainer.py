@@ -34,6 +34,7 @@ class DetectionTrainer(Trainer):
         self.model = build_detector(cfg).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.compile(self.model.roi_heads.res5, dynamic=True)  # the number of RoIs varies
         self._setup_optimizer()
         self._batches = None
         self._test_sets: dict[str, Any] = {}  # parsed once, evaluated every TEST.EVAL_PERIOD

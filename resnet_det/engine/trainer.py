@@ -101,6 +101,12 @@ class Trainer:
         else:
             raise ValueError(f"SOLVER.CLIP_GRADIENTS.CLIP_TYPE must be norm or value, got {clip.CLIP_TYPE!r}")
 
+    def compile(self, module: nn.Module, dynamic: bool | None = None) -> None:
+        """``torch.compile`` ``module`` in place (its parameter names stay) when MODEL.COMPILE.ENABLED."""
+        opts = self.cfg.MODEL.COMPILE
+        if opts.ENABLED:
+            module.compile(mode=None if opts.MODE == "default" else opts.MODE, backend=opts.BACKEND, dynamic=dynamic)
+
     @property
     def autocast(self):
         return bf16_autocast(self.device.type, self.cfg.SOLVER.AMP.ENABLED)
