@@ -58,7 +58,8 @@ def time_steps(step: Callable[[], None], device: torch.device, warmup: int, iter
 
 def classification_steps(model: torch.nn.Module, logits: Callable, batch: int, size: int, device: torch.device,
                          precision: str, channels_last: bool,
-                         files: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None) -> dict[str, Callable[[], None]]:
+                         files: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
+                         ) -> dict[str, Callable[[], None]]:
     """A training step and an inference step on fixed random data; with ``files`` (uint8 batches
     from the real pipeline), also a training step on those, normalised on the device as the trainer does."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -168,6 +169,8 @@ def _ours(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Modu
     model = build_detector(cfg).to(device)
     if device.type == "cuda":  # as the trainer runs it
         model = model.to(memory_format=torch.channels_last)
+    if args.compile:  # as MODEL.COMPILE.ENABLED does
+        model.roi_heads.res5.compile(dynamic=True)
     return (model, lambda images, targets: sum(model(images, targets).values()),
             lambda images: model(images))
 
@@ -274,7 +277,8 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
             with HostSyncCounter() as syncs:  # one more step, untimed: counting slows it
                 step()
             rows.append({"model": model_name, "impl": name, "mode": mode, "batch": n, "height": args.height,
-                         "width": args.width, "precision": args.precision, "images_per_s": n / seconds,
+                         "width": args.width, "precision": args.precision,
+                         "compile": args.compile and name == "resnet_det", "images_per_s": n / seconds,
                          "ms_per_batch": 1000 * seconds, "host_syncs": syncs.total})
     return rows
 
@@ -325,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--infer-batches", type=int, nargs="+", default=[1, 8])
     det.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     det.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
+    det.add_argument("--compile", action="store_true", help="torch.compile our res5 head (MODEL.COMPILE)")
     det.add_argument("--detectron2-configs", default="configs",
                      help="detectron2's configs/ folder (its source checkout), for the peer's stock models")
     det.add_argument("--coco", nargs=2, metavar=("JSON", "IMAGES"),

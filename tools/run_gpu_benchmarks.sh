@@ -35,6 +35,7 @@ for model in faster mask; do
     for precision in fp32 bf16; do
         run "det_${model}_${precision}" det --precision "$precision" "${mask[@]}" "${peer[@]}" "${coco[@]}"
     done
+    run "det_${model}_bf16_compile" det --precision bf16 --compile "${mask[@]}" "${peer[@]}"
 done
 python -c "import torch, torchvision; print(torch.cuda.get_device_name(), torch.__version__, torchvision.__version__, torch.version.cuda)" \
     | tee "$out/versions.txt"

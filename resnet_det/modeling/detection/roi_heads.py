@@ -163,8 +163,8 @@ class Res5ROIHeads(nn.Module):
         fg = classes < self.cfg.num_classes
         # Regression targets for every sampled RoI, zeroed and masked out on the background: no
         # boolean indexing, so no wait for the device to count the foreground.
-        gt_deltas = torch.cat([self.box_coder.encode_single(t["boxes"][m], b) if len(t["boxes"]) else torch.zeros_like(b)
-                               for b, _, m, t in sampled])
+        gt_deltas = torch.cat([self.box_coder.encode_single(t["boxes"][m], b) if len(t["boxes"])
+                               else torch.zeros_like(b) for b, _, m, t in sampled])
         gt_deltas = torch.where(fg[:, None], gt_deltas, 0.0)
         rows = torch.arange(len(classes), device=classes.device)
         class_deltas = deltas.view(len(deltas), -1, 4)[rows, classes.clamp(max=self.cfg.num_classes - 1)]
