@@ -7,7 +7,7 @@
 
 ``cls``: ResNet classification training (forward, backward, SGD step) and inference in images/s,
 ours beside torchvision's model of the same depth (same stride placement, precision and layout),
-on synthetic input.
+on synthetic input; with ``--data``, also our training fed by image files through the trainer's loader.
 
 ``det``: C4 Faster (or, with ``--mask``, Mask) R-CNN training (8 images of 800 x 1067 a step by
 default) and inference at batch 1 and 8, on synthetic images with random boxes, ours beside
@@ -341,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.device.startswith("cuda"):
         # Random weights drift activations into the denormal range, where this x86 CPU ran 9x
-        # slower (R50-C4 inference on 128 x 160: 2.26 s vs 0.26 s per image). Set for every
-        # contender, before any op runs.
+        # slower (R50-C4 inference on 128 x 160, measured with RPN NMS still on: 2.26 s vs 0.26 s
+        # per image). Set for every contender, before any op runs.
         torch.set_flush_denormal(True)
     rows = bench_cls(args) if args.command == "cls" else bench_det(args)
     compare_file_pipeline(rows)

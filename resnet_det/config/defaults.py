@@ -28,6 +28,7 @@ _C.MODEL.RESNETS.DEPTH = 50  # detection trunk depth: 18, 34, 50, 101 or 152
 _C.MODEL.RESNETS.NORM = "FrozenBN"  # "BN", "FrozenBN", "SyncBN" or "GN"
 _C.MODEL.RESNETS.SHORTCUT = ""  # "A", "B" or "C"; empty keeps the model's own default
 _C.MODEL.RESNETS.ZERO_INIT_LAST = False
+_C.MODEL.RESNETS.RES5_DILATION = 1
 
 # torch.compile in the trainers: the whole classifier, or the detector's res5 head (the part with
 # fixed-size inputs: 14x14 RoI crops). Parameter names and checkpoints do not change.
@@ -35,7 +36,6 @@ _C.MODEL.COMPILE = CN()
 _C.MODEL.COMPILE.ENABLED = False
 _C.MODEL.COMPILE.MODE = "default"  # or "reduce-overhead" (CUDA graphs), "max-autotune"
 _C.MODEL.COMPILE.BACKEND = "inductor"  # any torch.compile backend; "eager" only traces (for tests)
-_C.MODEL.RESNETS.RES5_DILATION = 1
 
 _C.MODEL.ANCHOR_GENERATOR = CN()
 _C.MODEL.ANCHOR_GENERATOR.SIZES = [[32, 64, 128, 256, 512]]  # one list per feature map (C4: one)

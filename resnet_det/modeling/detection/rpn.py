@@ -90,7 +90,7 @@ class RPN(nn.Module):
             raise FloatingPointError("predicted RPN boxes or logits are not finite during training")
         out_boxes, out_scores = [], []
         for boxes, scores, usable, size in zip(top_boxes, top_logits, finite, image_sizes):
-            # Non-finite boxes go before clipping, which would turn infinities into image edges.
+            # ``usable`` was judged before clipping, which would turn infinities into image edges.
             boxes = clip_boxes_to_image(boxes, size)
             w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
             keep = (usable & (w > self.cfg.min_box_size) & (h > self.cfg.min_box_size)).nonzero().squeeze(1)
