@@ -7,7 +7,8 @@
 
 ``cls``: ResNet classification training (forward, backward, SGD step) and inference in images/s,
 ours beside torchvision's model of the same depth (same stride placement, precision and layout),
-on synthetic input; with ``--data``, also our training fed by image files through the trainer's loader.
+on synthetic input; with ``--data``, also our training fed by image files through the trainer's loader,
+and that loader alone (``load``: whether the host can keep up).
 
 ``det``: C4 Faster (or, with ``--mask``, Mask) R-CNN training (8 images of 800 x 1067 a step by
 default) and inference at batch 1 and 8, on synthetic images with random boxes, ours beside
@@ -54,6 +55,17 @@ def time_steps(step: Callable[[], None], device: torch.device, warmup: int, iter
         step()
     _sync(device)
     return (time.perf_counter() - start) / iters
+
+
+def time_loader(make: Callable[[], Iterator], device: torch.device, workers: int, iters: int) -> float:
+    """Seconds per batch that a fresh pipeline from ``make`` delivers with no model to feed: what
+    bounds ``train_files`` when it trails ``train``. Its first round of batches, one per worker,
+    all start at once and are not timed; the workers stop before this returns."""
+    batches = make()
+    try:
+        return time_steps(lambda: next(batches), device, max(workers, 1), iters)
+    finally:
+        batches.close()
 
 
 def classification_steps(model: torch.nn.Module, logits: Callable, batch: int, size: int, device: torch.device,
@@ -117,6 +129,11 @@ def bench_cls(args: argparse.Namespace) -> list[dict]:
         "torchvision": (getattr(torchvision.models, f"resnet{args.depth}")(), lambda m, x: m(x)),
     }
     rows = []
+    if args.data:
+        seconds = time_loader(lambda: image_folder_batches(args.data, args.batch, args.size, args.workers, device),
+                              device, args.workers, args.iters)
+        rows.append({"model": "image_folder", "impl": "resnet_det", "mode": "load", "batch": args.batch,
+                     "size": args.size, "images_per_s": args.batch / seconds})
     for name, (model, logits) in contenders.items():
         if args.compile:
             model = torch.compile(model)
@@ -248,6 +265,11 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
     else:
         contenders["detectron2"] = peer
     rows = []
+    if args.coco:
+        seconds = time_loader(lambda: coco_batches(args, device), device, args.workers, args.iters)
+        rows.append({"model": "coco", "impl": "resnet_det", "mode": "load", "batch": args.train_batch,
+                     "height": args.height, "width": args.width, "images_per_s": args.train_batch / seconds,
+                     "ms_per_batch": 1000 * seconds})
     model_name = f"{'mask' if args.mask else 'faster'}_rcnn_R{args.depth}_C4"
     for name, (model, loss_of, infer) in contenders.items():
         # Identity frozen norms let random activations grow until every RPN box decodes outside the
@@ -284,12 +306,14 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
 
 
 def compare_file_pipeline(rows: list[dict]) -> None:
-    """Add ``of_synthetic`` to each ``train_files`` row: its speed over the same model's synthetic-input training."""
+    """Add ``of_synthetic`` to each ``train_files`` and ``load`` row: its speed over the same
+    implementation's synthetic-input training (a ``load`` under 1 means the host bounds training)."""
     synthetic = {r["impl"]: r["images_per_s"] for r in rows if r["mode"] == "train"}
+    what = {"train_files": "fed by the files, training runs", "load": "the file pipeline alone delivers"}
     for r in rows:
-        if r["mode"] == "train_files":
+        if r["mode"] in what:
             r["of_synthetic"] = r["images_per_s"] / synthetic[r["impl"]]
-            print(f"{r['impl']}: fed by the files, training runs at {r['of_synthetic']:.3f} of its synthetic-input speed")
+            print(f"{r['impl']}: {what[r['mode']]} at {r['of_synthetic']:.3f} of its synthetic-input training speed")
 
 
 def print_table(rows: list[dict], peer_name: str) -> None:
@@ -315,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     cls.add_argument("--channels-last", action="store_true")
     cls.add_argument("--compile", action="store_true")
     cls.add_argument("--data", help="a folder of class folders of images (ImageNet's train/): also time our "
-                                    "training fed by the real decode-and-augment pipeline (mode train_files)")
+                                    "training fed by the real decode-and-augment pipeline (mode train_files) and the "
+                                    "pipeline alone (mode load)")
     cls.add_argument("--workers", type=int, default=os.cpu_count(), help="DataLoader processes for --data")
     cls.add_argument("--warmup", type=int, default=5)
     cls.add_argument("--iters", type=int, default=20)
@@ -333,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--detectron2-configs", default="configs",
                      help="detectron2's configs/ folder (its source checkout), for the peer's stock models")
     det.add_argument("--coco", nargs=2, metavar=("JSON", "IMAGES"),
-                     help="a COCO-format set: also time our training fed by the real pipeline (mode train_files)")
+                     help="a COCO-format set: also time our training fed by the real pipeline (mode train_files) "
+                          "and the pipeline alone (mode load)")
     det.add_argument("--workers", type=int, default=os.cpu_count(), help="DataLoader processes for --coco")
     det.add_argument("--warmup", type=int, default=3)
     det.add_argument("--iters", type=int, default=10)

@@ -1,6 +1,7 @@
 """Per-image classification augmentation and the paper's test-time views (numpy/OpenCV, uint8 RGB)."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import cv2
@@ -14,15 +15,50 @@ _PCA_EIGVEC = torch.tensor([[-0.5675, 0.7192, 0.4009],
                             [-0.5836, -0.6948, 0.4203]])
 
 
-def resize_shorter(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize so that the shorter side is ``size``, keeping the aspect ratio."""
+def _shorter_side_size(image: np.ndarray, size: int) -> tuple[int, int]:
+    """``(height, width)`` with the shorter side ``size`` and the aspect ratio kept."""
     h, w = image.shape[:2]
     scale = size / min(h, w)
-    new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-    if (new_h, new_w) == (h, w):
+    return max(size, round(h * scale)), max(size, round(w * scale))
+
+
+def _interpolation(scale: float) -> int:
+    return cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR  # area averaging keeps shrinking alias-free
+
+
+def resize_shorter(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize so that the shorter side is ``size``, keeping the aspect ratio."""
+    new_h, new_w = _shorter_side_size(image, size)
+    if (new_h, new_w) == image.shape[:2]:
         return image
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.resize(image, (new_w, new_h), interpolation=interp)
+    return cv2.resize(image, (new_w, new_h), interpolation=_interpolation(new_h / image.shape[0]))
+
+
+def _source_span(start: int, length: int, scale: float, limit: int) -> tuple[int, int]:
+    """The source pixels ``[lo, hi)`` that output pixels ``[start, start + length)`` of a resize by
+    ``scale`` read, widened by the interpolation's reach (an area-averaging footprint is 1 / scale)."""
+    margin = math.ceil(2 / scale) + 1
+    return max(0, math.floor(start / scale) - margin), min(limit, math.ceil((start + length) / scale) + margin)
+
+
+def resized_crop(image: np.ndarray, size: tuple[int, int], top: int, left: int, crop: int) -> np.ndarray:
+    """The ``crop`` x ``crop`` window at ``(top, left)`` of ``image`` resized to ``size`` (h, w),
+    resizing only the source pixels that window reads.
+
+    Resizing an ImageNet image whole to a shorter side of up to 480 and keeping 224 x 224 of it
+    cost 0.85 ms of the 2.9 ms a training sample took on one core; this takes a fraction of it.
+    The window sits within half a pixel of where the whole resize puts it (the part resized starts
+    on a source pixel, which need not land on an output pixel), which a random crop does not mind.
+    """
+    (h, w), (new_h, new_w) = image.shape[:2], size
+    fy, fx = new_h / h, new_w / w
+    y0, y1 = _source_span(top, crop, fy, h)
+    x0, x1 = _source_span(left, crop, fx, w)
+    # No dsize: OpenCV then maps output to source by exactly these factors, as the whole resize does.
+    part = cv2.resize(image[y0:y1, x0:x1], None, fx=fx, fy=fy, interpolation=_interpolation(fy))
+    oy = min(round(top - y0 * fy), part.shape[0] - crop)
+    ox = min(round(left - x0 * fx), part.shape[1] - crop)
+    return part[oy:oy + crop, ox:ox + crop]
 
 
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
@@ -44,10 +80,9 @@ def train_view(image: np.ndarray, rng: np.random.Generator, *, shorter_side: Seq
         side = int(shorter_side[rng.integers(len(shorter_side))])
     else:
         raise ValueError(f"unknown size sampling {sampling!r}; expected range or choice")
-    image = resize_shorter(image, max(side, crop))
-    h, w = image.shape[:2]
+    h, w = _shorter_side_size(image, max(side, crop))
     top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
-    image = image[top:top + crop, left:left + crop]
+    image = resized_crop(image, (h, w), top, left, crop)
     if flip and rng.random() < 0.5:
         image = image[:, ::-1]
     return np.ascontiguousarray(image)

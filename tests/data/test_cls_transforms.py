@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from resnet_det.data.cls_transforms import eval_views, pca_lighting, resize_shorter, train_view
+from resnet_det.data.cls_transforms import eval_views, pca_lighting, resize_shorter, resized_crop, train_view
 
 
 def _image(h=300, w=400):
@@ -39,6 +39,35 @@ def test_train_view_scale_and_crop():
     for _ in range(5):
         view = train_view(_image(), rng, shorter_side=(256, 480), sampling="range", crop=224, flip=True)
         assert view.shape == (224, 224, 3) and view.flags.c_contiguous
+
+
+@pytest.mark.parametrize("top, left", [(0, 0), (76, 176), (13, 57)])
+def test_resized_crop_equals_whole_resize_then_crop_at_integer_scale(top, left):
+    image = _image(150, 200)  # to a shorter side of 300: every part starts on an output pixel
+    assert np.array_equal(resized_crop(image, (300, 400), top, left, 224),
+                          resize_shorter(image, 300)[top:top + 224, left:left + 224])
+
+
+def _smooth_image(h, w):
+    yy, xx = np.mgrid[0:h, 0:w]
+    channels = [np.sin(xx / 15) * np.cos(yy / 20), np.cos(xx / 23 + yy / 17), np.sin(yy / 11)]
+    return (128 + 100 * np.stack(channels, -1)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_resized_crop_is_within_half_a_pixel_of_whole_resize_then_crop(seed):
+    """Up- and downscaling (factors 0.37 to 4.8): on a smooth image a half-pixel shift moves a
+    value by under 10 levels, and the window keeps its size at every edge of the image."""
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        image = _smooth_image(int(rng.integers(100, 600)), int(rng.integers(100, 700)))
+        side = int(rng.integers(224, 481))
+        whole = resize_shorter(image, side)
+        top = int(rng.choice([0, whole.shape[0] - 224, rng.integers(0, whole.shape[0] - 223)]))
+        left = int(rng.choice([0, whole.shape[1] - 224, rng.integers(0, whole.shape[1] - 223)]))
+        view = resized_crop(image, whole.shape[:2], top, left, 224).astype(int)
+        diff = np.abs(view - whole[top:top + 224, left:left + 224])
+        assert view.shape == (224, 224, 3) and diff.max() < 10 and diff.mean() < 4
 
 
 def test_pca_lighting_shifts_each_image_by_one_colour_and_splits_by_slot():

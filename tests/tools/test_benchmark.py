@@ -21,9 +21,10 @@ def test_cls_benchmark_measures_both_implementations_and_our_file_pipeline(tmp_p
                             check=True, capture_output=True, text=True).stdout
     rows = json.loads(out.read_text())["rows"]
     assert {(r["impl"], r["mode"]) for r in rows} == {(i, m) for i in ("resnet_det", "torchvision")
-                                                      for m in ("train", "infer")} | {("resnet_det", "train_files")}
+                                                      for m in ("train", "infer")} | {("resnet_det", "train_files"),
+                                                                                       ("resnet_det", "load")}
     assert all(r["images_per_s"] > 0 for r in rows)
-    assert "ours/peer" in stdout and "of its synthetic-input speed" in stdout
+    assert "ours/peer" in stdout and "pipeline alone delivers" in stdout
 
 
 def test_det_benchmark_measures_training_and_inference(tmp_path, tiny_coco):
@@ -36,10 +37,11 @@ def test_det_benchmark_measures_training_and_inference(tmp_path, tiny_coco):
                              str(tmp_path / "none"), "--coco", str(coco), str(tmp_path), "--workers", "0",
                              "--json", str(out)], check=True, capture_output=True, text=True).stdout
     rows = json.loads(out.read_text())["rows"]
-    assert [(r["impl"], r["mode"], r["batch"]) for r in rows] == [("resnet_det", "train", 2),
+    assert [(r["impl"], r["mode"], r["batch"]) for r in rows] == [("resnet_det", "load", 2),
+                                                                  ("resnet_det", "train", 2),
                                                                   ("resnet_det", "train_files", 2),
                                                                   ("resnet_det", "infer", 1), ("resnet_det", "infer", 2)]
-    assert rows[1]["of_synthetic"] > 0
-    assert all(r["images_per_s"] > 0 and r["model"] == "mask_rcnn_R18_C4" for r in rows)
-    assert all(r["host_syncs"] > 0 for r in rows)  # NMS at least
+    assert rows[0]["of_synthetic"] > 0 and rows[2]["of_synthetic"] > 0
+    assert all(r["images_per_s"] > 0 and r["model"] == "mask_rcnn_R18_C4" for r in rows[1:])
+    assert all(r["host_syncs"] > 0 for r in rows[1:])  # NMS at least
     assert "ms/batch" in stdout and "syncs" in stdout
