@@ -8,6 +8,9 @@
 #   D2=/path/to/detectron2/checkout    detectron2's stock R101-C4 beside ours (its configs/ are used)
 #   IMAGES=/path/to/imagenet/train     our classification training fed by JPEG files (train_files)
 #   COCO="instances.json image_dir"    our detection training fed by a COCO-format set (train_files)
+#   CIFAR=/path/to/datasets            a folder with cifar10_jpeg.tar.gz (or cifar-10-batches-py/): the
+#                                      CIFAR-10 ResNet-56 recipe, 2,000 iterations eager / CUDA graph /
+#                                      compiled + CUDA graph, then all 64k iterations compiled + graphed
 #   PYTHON=python                      the interpreter (default python3)
 set -euo pipefail
 python=${PYTHON:-python3}  # the interpreter with torch
@@ -39,5 +42,20 @@ for model in faster mask; do
     done
     run "det_${model}_bf16_compile" det --precision bf16 --compile "${mask[@]}" "${peer[@]}"
 done
+cifar() {  # name, then config overrides; prints the run's wall time from its metrics.json
+    local name=$1; shift
+    echo "== $name: tools/train_cls.py --config configs/cifar_resnet56.yaml $*" | tee "$out/$name.txt"
+    "$python" tools/train_cls.py --config configs/cifar_resnet56.yaml MODEL.DEVICE cuda DATASETS.ROOT "$CIFAR" \
+        OUTPUT_DIR "$out/$name" "$@" 2>&1 | tail -n 2 | tee -a "$out/$name.txt"
+    "$python" -c "import json, sys; m = json.load(open(sys.argv[1])); print(f\"wall time {m['wall_time_s']:.1f} s for {m['iterations']} iterations\")" \
+        "$out/$name/metrics.json" | tee -a "$out/$name.txt"
+}
+if [[ -n "${CIFAR:-}" ]]; then
+    short=(SOLVER.MAX_ITER 2000 SOLVER.STEPS "(1000,1500)" TEST.EVAL_PERIOD 0 SOLVER.CHECKPOINT_PERIOD 1000)
+    cifar cifar56_2k_eager "${short[@]}"
+    cifar cifar56_2k_graph "${short[@]}" SOLVER.CUDA_GRAPH True
+    cifar cifar56_2k_compile_graph "${short[@]}" SOLVER.CUDA_GRAPH True MODEL.COMPILE.ENABLED True
+    cifar cifar56_64k_compile_graph SOLVER.CUDA_GRAPH True MODEL.COMPILE.ENABLED True
+fi
 "$python" -c "import torch, torchvision; print(torch.cuda.get_device_name(), torch.__version__, torchvision.__version__, torch.version.cuda)" \
     | tee "$out/versions.txt"

@@ -125,6 +125,9 @@ _C.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"  # "norm": the global L2 norm; "valu
 _C.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 1.0
 _C.SOLVER.AMP = CN()
 _C.SOLVER.AMP.ENABLED = False  # bf16 autocast, in training and inference
+# Replay each training step (forward, backward, SGD) as one captured CUDA graph: classification
+# on one GPU, where launching kernels one by one bounds small models (CIFAR).
+_C.SOLVER.CUDA_GRAPH = False
 
 _C.TEST = CN()
 _C.TEST.EVAL_PERIOD = 0  # 0: evaluate at the end only

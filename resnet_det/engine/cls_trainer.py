@@ -36,6 +36,8 @@ def build_classifier(cfg: CfgNode) -> nn.Module:
 class ClassificationTrainer(Trainer):
     """Cross-entropy training of a classifier; top-1/top-5 error on the test sets."""
 
+    static_steps = True
+
     def __init__(self, cfg: CfgNode) -> None:
         super().__init__(cfg)
         rank, world = get_rank(), get_world_size()
@@ -79,14 +81,16 @@ class ClassificationTrainer(Trainer):
             return self.model(x)["linear"]
 
     def iterate_batches(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return self.batches.iterate(start)
+        batches = self.batches.iterate(start)
+        if not self.cfg.INPUT.COLOR_AUG:
+            return batches
+        # Drawn with the batch rather than in the step, which a CUDA graph could not replay.
+        stream = self.batches.stream
+        return ((pca_lighting(images.float(), self.cfg.INPUT.COLOR_AUG, stream.torch_generator(it), stream.local_slots),
+                 labels) for it, (images, labels) in enumerate(batches, start))
 
-    def losses(self, batch, iteration: int):
+    def losses(self, batch):
         images, labels = batch
-        if self.cfg.INPUT.COLOR_AUG:
-            stream = self.batches.stream
-            images = pca_lighting(images.float(), self.cfg.INPUT.COLOR_AUG, stream.torch_generator(iteration),
-                                  stream.local_slots)
         logits = self.predict(images)
         loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.cfg.SOLVER.LABEL_SMOOTHING)
         with torch.no_grad():

@@ -58,7 +58,7 @@ class DetectionTrainer(Trainer):
                 group_by_aspect_ratio=cfg.DATALOADER.ASPECT_RATIO_GROUPING, on_bad_image=cfg.DATALOADER.ON_BAD_IMAGE)
         return self._batches.iterate(start)
 
-    def losses(self, batch, iteration: int):
+    def losses(self, batch):
         images, targets = batch
         return self.model(images, targets), {}
 

@@ -1,8 +1,9 @@
 """The training loop shared by the classification and detection trainers.
 
 A subclass supplies the model, the batch source, the per-batch losses and the evaluation; this
-class owns the rest: SGD with warmup and decay, bf16 autocast, DDP, atomic checkpoints with exact
-resume, the NaN/Inf guard, JSON-lines/TensorBoard logging, progress and ``metrics.json``.
+class owns the rest: SGD with warmup and decay, bf16 autocast, DDP or CUDA-graph replay of the step,
+atomic checkpoints with exact resume, the NaN/Inf guard, JSON-lines/TensorBoard logging, progress
+and ``metrics.json``.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tqdm import tqdm
 
 from resnet_det.config import CfgNode
 from resnet_det.engine.checkpoint import Checkpointer
+from resnet_det.engine.cuda_graph import GraphedStep, move_lr_to_device
 from resnet_det.engine.distributed import get_rank, get_world_size, init_distributed, is_main_process
 from resnet_det.engine.events import EventWriter
 from resnet_det.engine.lr_scheduler import build_lr_scheduler
@@ -41,9 +43,15 @@ class Trainer:
     """Subclasses set ``self.model`` (on ``self.device``) in ``__init__`` after calling ``super().__init__``,
     then call :meth:`_setup_optimizer`, and implement the methods that raise NotImplementedError."""
 
+    # Whether every training step has the same shapes and reads nothing back to the host, so that
+    # SOLVER.CUDA_GRAPH can capture it.
+    static_steps = False
+
     def __init__(self, cfg: CfgNode) -> None:
         self.cfg = cfg
         self.device = init_distributed(cfg.MODEL.DEVICE)
+        if cfg.SOLVER.CUDA_GRAPH:
+            self._check_graphable()
         self.output_dir = Path(cfg.OUTPUT_DIR)
         torch.manual_seed(cfg.SEED)
         if cfg.DETERMINISTIC:
@@ -57,7 +65,7 @@ class Trainer:
         """Training batches for iterations ``start, start + 1, ...``."""
         raise NotImplementedError
 
-    def losses(self, batch: Any, iteration: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    def losses(self, batch: Any) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """``(losses to sum and minimise, detached statistics to log as window means)``."""
         raise NotImplementedError
 
@@ -77,14 +85,27 @@ class Trainer:
         raise NotImplementedError
 
     # ---- shared -----------------------------------------------------------------------------
+    def _check_graphable(self) -> None:
+        reasons = [why for broken, why in [
+            (not self.static_steps, f"{type(self).__name__}'s steps change shape from batch to batch"),
+            (self.device.type != "cuda", f"it needs a CUDA device, not {self.device}"),
+            (get_world_size() > 1, "it runs in one process only (no DDP)"),
+            (self.cfg.MODEL.COMPILE.ENABLED and self.cfg.MODEL.COMPILE.MODE == "reduce-overhead",
+             "MODEL.COMPILE.MODE reduce-overhead captures graphs of its own; use default or max-autotune"),
+        ] if broken]
+        if reasons:
+            raise ValueError(f"SOLVER.CUDA_GRAPH cannot be used here: {'; '.join(reasons)}")
+
     def _setup_optimizer(self) -> None:
         cfg = self.cfg
         lr = cfg.SOLVER.BASE_LR
         if cfg.SOLVER.BASE_LR_REFERENCE_BATCH:
             lr *= cfg.SOLVER.IMS_PER_BATCH / cfg.SOLVER.BASE_LR_REFERENCE_BATCH
         params = [p for p in self.model.parameters() if p.requires_grad]
+        # The fused kernel reads a tensor learning rate on the device; the foreach one reads it back.
         self.optimizer = torch.optim.SGD(params, lr=lr, momentum=cfg.SOLVER.MOMENTUM,
-                                         weight_decay=cfg.SOLVER.WEIGHT_DECAY, nesterov=cfg.SOLVER.NESTEROV)
+                                         weight_decay=cfg.SOLVER.WEIGHT_DECAY, nesterov=cfg.SOLVER.NESTEROV,
+                                         fused=True if cfg.SOLVER.CUDA_GRAPH else None)
         self.scheduler = build_lr_scheduler(self.optimizer, cfg.SOLVER)
         self.checkpointer = Checkpointer(self.output_dir, self.model, optimizer=self.optimizer,
                                          scheduler=self.scheduler)
@@ -123,6 +144,16 @@ class Trainer:
         if is_main_process():
             self.checkpointer.save(name, meta=self.meta(), iteration=iteration, config=self.cfg.dump())
 
+    def _step(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """One update from ``batch``: ``(loss, losses, stats)``."""
+        losses, stats = self.losses(batch)
+        loss = sum(losses.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self._clip_gradients()
+        self.optimizer.step()
+        return loss, losses, stats
+
     def _log_results(self, events: EventWriter, iteration: int, results: dict[str, Any]) -> None:
         flat = {}
         for name, result in results.items():
@@ -140,6 +171,10 @@ class Trainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "config.yaml").write_text(cfg.dump())
         module = self.model
+        step = self._step
+        if cfg.SOLVER.CUDA_GRAPH:
+            move_lr_to_device(self.optimizer, self.device)  # after a resume, which restores it on the CPU
+            step = GraphedStep(self._step)
         if get_world_size() > 1:
             self.model = DistributedDataParallel(module, device_ids=[self.device] if self.device.type == "cuda" else None)
         events = EventWriter(self.output_dir)
@@ -154,12 +189,7 @@ class Trainer:
             # In-model randomness (RoI and anchor sampling) is a function of the iteration too, so a
             # resumed run draws what the uninterrupted one drew.
             torch.manual_seed(cfg.SEED * 1_000_003 + it * 7919 + get_rank())
-            losses, stats = self.losses(batch, it)
-            loss = sum(losses.values())
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self._clip_gradients()
-            self.optimizer.step()
+            loss, losses, stats = step(batch)
             self.scheduler.step()
             with torch.no_grad():
                 nonfinite |= ~loss.isfinite()
@@ -177,7 +207,7 @@ class Trainer:
                         f"training loss or weights became NaN/Inf by iteration {done}; stopped. Last good "
                         f"checkpoint: {last or 'none yet'} (lower SOLVER.BASE_LR or add warmup)")
                 record = {k: v.item() / window_steps for k, v in window.items()}
-                record["lr"] = self.optimizer.param_groups[0]["lr"]
+                record["lr"] = float(self.optimizer.param_groups[0]["lr"])
                 window, window_steps = {}, 0
                 events.write(done, **record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.4g}")

@@ -60,12 +60,13 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
     straight = DetectionTrainer(load_config("configs/demo.yaml", _overrides(tmp_path / "a")))
     straight.train()
     crashing = DetectionTrainer(load_config("configs/demo.yaml", _overrides(tmp_path / "b")))
-    real = crashing.losses
+    real, calls = crashing.losses, []
 
-    def crash_at_3(batch, iteration):
-        if iteration == 3:
+    def crash_at_3(batch):
+        calls.append(batch)
+        if len(calls) == 4:  # iterations 0, 1, 2 done
             raise _Interrupt
-        return real(batch, iteration)
+        return real(batch)
 
     monkeypatch.setattr(crashing, "losses", crash_at_3)
     with pytest.raises(_Interrupt):
