@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,40 @@ def time_steps(step: Callable[[], None], device: torch.device, warmup: int, iter
         step()
     _sync(device)
     return (time.perf_counter() - start) / iters
+
+
+def time_rounds(steps: dict[tuple, Callable[[], None]], device: torch.device, warmup: int, iters: int,
+                repeats: int) -> dict[tuple, list[float]]:
+    """Seconds per call of each step, ``repeats`` times over: after ``warmup`` untimed calls of every
+    step, each round times ``iters`` calls of every step in turn. Interleaved so, a clock or a
+    machine that drifts during the run widens each step's spread instead of skewing one
+    contender against the other."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    seconds: dict[tuple, list[float]] = {key: [] for key in steps}
+    for _ in range(repeats):
+        for key, step in steps.items():
+            seconds[key].append(time_steps(step, device, 0, iters))
+    return seconds
+
+
+def time_all(steps: dict[tuple, Callable[[], None]], device: torch.device,
+             args: argparse.Namespace) -> dict[tuple, list[float]]:
+    """:func:`time_rounds` over the synthetic-input steps, then over those fed by files (keys
+    holding ``train_files``). A loader's workers start at its first batch, so they never take CPU
+    from the synthetic steps while those are timed."""
+    fed = {key: step for key, step in steps.items() if "train_files" in key}
+    synthetic = {key: step for key, step in steps.items() if key not in fed}
+    return (time_rounds(synthetic, device, args.warmup, args.iters, args.repeats)
+            | time_rounds(fed, device, args.warmup, args.iters, args.repeats))
+
+
+def timing_fields(batch: int, seconds: list[float]) -> dict[str, float]:
+    """A row's speed from its rounds: the median, and the spread of the rounds around it."""
+    median = statistics.median(seconds)
+    return {"images_per_s": batch / median, "ms_per_batch": 1000 * median,
+            "spread": (max(seconds) - min(seconds)) / median, "rounds_s": seconds}
 
 
 def time_loader(make: Callable[[], Iterator], device: torch.device, workers: int, iters: int) -> float:
@@ -133,19 +168,21 @@ def bench_cls(args: argparse.Namespace) -> list[dict]:
         seconds = time_loader(lambda: image_folder_batches(args.data, args.batch, args.size, args.workers, device),
                               device, args.workers, args.iters)
         rows.append({"model": "image_folder", "impl": "resnet_det", "mode": "load", "batch": args.batch,
-                     "size": args.size, "images_per_s": args.batch / seconds})
+                     "size": args.size, "images_per_s": args.batch / seconds, "ms_per_batch": 1000 * seconds})
+    steps = {}
     for name, (model, logits) in contenders.items():
         if args.compile:
             model = torch.compile(model)
         files = image_folder_batches(args.data, args.batch, args.size, args.workers, device) \
             if args.data and name == "resnet_det" else None
-        steps = classification_steps(model, logits, args.batch, args.size, device, args.precision,
-                                     args.channels_last, files)
-        for mode, step in steps.items():
-            seconds = time_steps(step, device, args.warmup, args.iters)
-            rows.append({"model": f"resnet{args.depth}", "impl": name, "mode": mode, "batch": args.batch,
-                         "size": args.size, "precision": args.precision, "channels_last": args.channels_last,
-                         "compile": args.compile, "images_per_s": args.batch / seconds})
+        for mode, step in classification_steps(model, logits, args.batch, args.size, device, args.precision,
+                                               args.channels_last, files).items():
+            steps[name, mode] = step
+    seconds = time_all(steps, device, args)
+    for name, mode in steps:
+        rows.append({"model": f"resnet{args.depth}", "impl": name, "mode": mode, "batch": args.batch,
+                     "size": args.size, "precision": args.precision, "channels_last": args.channels_last,
+                     "compile": args.compile, **timing_fields(args.batch, seconds[name, mode])})
     return rows
 
 
@@ -270,7 +307,7 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
         rows.append({"model": "coco", "impl": "resnet_det", "mode": "load", "batch": args.train_batch,
                      "height": args.height, "width": args.width, "images_per_s": args.train_batch / seconds,
                      "ms_per_batch": 1000 * seconds})
-    model_name = f"{'mask' if args.mask else 'faster'}_rcnn_R{args.depth}_C4"
+    steps = {}
     for name, (model, loss_of, infer) in contenders.items():
         # Identity frozen norms let random activations grow until every RPN box decodes outside the
         # image: no proposals, no head work. Calibrated, the heads get their real workload.
@@ -280,28 +317,29 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
         # stay as finite as in the first step however long the benchmark runs.
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0, momentum=0.9)
 
-        def train(batch_images: list[torch.Tensor] = images[:args.train_batch],
-                  batch_targets: list[dict] = targets) -> None:
+        def train(batch_images: list[torch.Tensor] = images[:args.train_batch], batch_targets: list[dict] = targets,
+                  model: torch.nn.Module = model, loss_of: Callable = loss_of, opt: torch.optim.Optimizer = opt) -> None:
             model.train()
             loss = loss_of(batch_images, batch_targets)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
 
-        steps = {("train", args.train_batch): train}
+        steps[name, "train", args.train_batch] = train
         if args.coco and name == "resnet_det":
             files = coco_batches(args, device)
-            steps[("train_files", args.train_batch)] = lambda: train(*next(files))
+            steps[name, "train_files", args.train_batch] = lambda train=train, files=files: train(*next(files))
         for n in args.infer_batches:
-            steps[("infer", n)] = lambda n=n: (model.eval(), torch.no_grad()(infer)(images[:n]))
-        for (mode, n), step in steps.items():
-            seconds = time_steps(step, device, args.warmup, args.iters)
-            with HostSyncCounter() as syncs:  # one more step, untimed: counting slows it
-                step()
-            rows.append({"model": model_name, "impl": name, "mode": mode, "batch": n, "height": args.height,
-                         "width": args.width, "precision": args.precision,
-                         "compile": args.compile and name == "resnet_det", "images_per_s": n / seconds,
-                         "ms_per_batch": 1000 * seconds, "host_syncs": syncs.total})
+            steps[name, "infer", n] = lambda n=n, model=model, infer=infer: (model.eval(),
+                                                                            torch.no_grad()(infer)(images[:n]))
+    model_name = f"{'mask' if args.mask else 'faster'}_rcnn_R{args.depth}_C4"
+    seconds = time_all(steps, device, args)
+    for name, mode, n in steps:
+        with HostSyncCounter() as syncs:  # one more step, untimed: counting slows it
+            steps[name, mode, n]()
+        rows.append({"model": model_name, "impl": name, "mode": mode, "batch": n, "height": args.height,
+                     "width": args.width, "precision": args.precision, "compile": args.compile and name == "resnet_det",
+                     **timing_fields(n, seconds[name, mode, n]), "host_syncs": syncs.total})
     return rows
 
 
@@ -317,14 +355,17 @@ def compare_file_pipeline(rows: list[dict]) -> None:
 
 
 def print_table(rows: list[dict], peer_name: str) -> None:
-    """One line per measurement; ``syncs``: device-to-host reads in one step (see utils/syncs.py)."""
+    """One line per measurement: the median of its rounds; ``spread``: (slowest - fastest round) /
+    median; ``syncs``: device-to-host reads in one step (see utils/syncs.py)."""
     peer = {(r["mode"], r["batch"]): r["images_per_s"] for r in rows if r["impl"] == peer_name}
-    print(f"{'impl':<12} {'mode':<11} {'batch':>5} {'images/s':>10} {'ms/batch':>9} {'ours/peer':>9} {'syncs':>6}")
+    print(f"{'impl':<12} {'mode':<11} {'batch':>5} {'images/s':>10} {'ms/batch':>9} {'spread':>7} {'ours/peer':>9} "
+          f"{'syncs':>6}")
     for r in rows:
         key = (r["mode"], r["batch"])
         ratio = f"{r['images_per_s'] / peer[key]:.3f}" if r["impl"] == "resnet_det" and key in peer else "-"
-        print(f"{r['impl']:<12} {r['mode']:<11} {r['batch']:>5} {r['images_per_s']:>10.1f} "
-              f"{1000 * r['batch'] / r['images_per_s']:>9.1f} {ratio:>9} {r.get('host_syncs', '-'):>6}")
+        spread = f"{100 * r['spread']:.1f}%" if "spread" in r else "-"
+        print(f"{r['impl']:<12} {r['mode']:<11} {r['batch']:>5} {r['images_per_s']:>10.1f} {r['ms_per_batch']:>9.1f} "
+              f"{spread:>7} {ratio:>9} {r.get('host_syncs', '-'):>6}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
                                     "pipeline alone (mode load)")
     cls.add_argument("--workers", type=int, default=os.cpu_count(), help="DataLoader processes for --data")
     cls.add_argument("--warmup", type=int, default=5)
-    cls.add_argument("--iters", type=int, default=20)
+    cls.add_argument("--iters", type=int, default=20, help="timed calls per round")
+    cls.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds; rows give their median")
     cls.add_argument("--json", help="also write the rows here")
     det = sub.add_parser("det", help="C4 detector training/inference, ours vs detectron2")
     det.add_argument("--depth", type=int, default=101, choices=[18, 34, 50, 101, 152])
@@ -362,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                           "and the pipeline alone (mode load)")
     det.add_argument("--workers", type=int, default=os.cpu_count(), help="DataLoader processes for --coco")
     det.add_argument("--warmup", type=int, default=3)
-    det.add_argument("--iters", type=int, default=10)
+    det.add_argument("--iters", type=int, default=10, help="timed calls per round")
+    det.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds; rows give their median")
     det.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
     if not args.device.startswith("cuda"):

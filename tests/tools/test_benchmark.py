@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,14 +18,17 @@ def test_cls_benchmark_measures_both_implementations_and_our_file_pipeline(tmp_p
     out = tmp_path / "bench.json"
     stdout = subprocess.run([sys.executable, str(REPO / "tools/benchmark.py"), "cls", "--device", "cpu", "--depth",
                              "18", "--batch", "4", "--size", "64", "--iters", "2", "--warmup", "1", "--precision",
-                             "fp32", "--data", str(tmp_path / "images"), "--workers", "0", "--json", str(out)],
+                             "fp32", "--data", str(tmp_path / "images"), "--workers", "0", "--repeats", "3", "--json", str(out)],
                             check=True, capture_output=True, text=True).stdout
     rows = json.loads(out.read_text())["rows"]
     assert {(r["impl"], r["mode"]) for r in rows} == {(i, m) for i in ("resnet_det", "torchvision")
                                                       for m in ("train", "infer")} | {("resnet_det", "train_files"),
                                                                                        ("resnet_det", "load")}
     assert all(r["images_per_s"] > 0 for r in rows)
-    assert "ours/peer" in stdout and "pipeline alone delivers" in stdout
+    timed = [r for r in rows if r["mode"] != "load"]  # interleaved rounds, each row their median
+    assert all(len(r["rounds_s"]) == 3 and r["ms_per_batch"] / 1000 == pytest.approx(sorted(r["rounds_s"])[1])
+               for r in timed)
+    assert "ours/peer" in stdout and "spread" in stdout and "pipeline alone delivers" in stdout
 
 
 def test_det_benchmark_measures_training_and_inference(tmp_path, tiny_coco):
@@ -35,7 +39,7 @@ def test_det_benchmark_measures_training_and_inference(tmp_path, tiny_coco):
                              "--mask", "--height", "64", "--width", "96", "--train-batch", "2", "--infer-batches", "1",
                              "2", "--iters", "1", "--warmup", "1", "--precision", "fp32", "--detectron2-configs",
                              str(tmp_path / "none"), "--coco", str(coco), str(tmp_path), "--workers", "0",
-                             "--json", str(out)], check=True, capture_output=True, text=True).stdout
+                             "--repeats", "1", "--json", str(out)], check=True, capture_output=True, text=True).stdout
     rows = json.loads(out.read_text())["rows"]
     assert [(r["impl"], r["mode"], r["batch"]) for r in rows] == [("resnet_det", "load", 2),
                                                                   ("resnet_det", "train", 2),
