@@ -49,7 +49,8 @@ class GraphedStep:
         if self.graph is None:
             self.inputs = tree_map(torch.clone, batch)
             self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
+            # Thread-local: a DataLoader's pin-memory thread may call CUDA while this thread captures.
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
                 self.outputs = self.step(self.inputs)
         else:
             for static, new in zip(tree_leaves(self.inputs), tree_leaves(batch), strict=True):
