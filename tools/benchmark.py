@@ -13,7 +13,8 @@ and that loader alone (``load``: whether the host can keep up).
 ``det``: C4 Faster (or, with ``--mask``, Mask) R-CNN training (8 images of 800 x 1067 a step by
 default) and inference at batch 1 and 8, on synthetic images with random boxes, ours beside
 detectron2's stock R-C4 model of the same depth when detectron2 is importable. Both use
-detectron2's default proposal and RoI counts (RPN NMS off, so both keep exactly the post-NMS top-k)
+detectron2's default proposal and RoI counts unless ``--train-rois`` / ``--test-proposals`` change
+them for both (RPN NMS off, so both keep exactly the post-NMS top-k)
 and keep every detection up to 100 per image (score threshold 0), so both do the same work whatever
 their random weights score; neither resizes. The ``syncs`` column counts the device-to-host reads
 of one step (nonzero, boolean indexing, ``.item()``, NMS): each stalls a GPU until its queue drains.
@@ -219,7 +220,9 @@ def _ours(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Modu
                              "INPUT.MAX_SIZE_TRAIN", str(max(args.height, args.width)),
                              "INPUT.MAX_SIZE_TEST", str(max(args.height, args.width)),
                              "SOLVER.AMP.ENABLED", str(args.precision == "bf16"), "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
-                             "MODEL.RPN.NMS_THRESH", str(_NO_SUPPRESSION)])
+                             "MODEL.RPN.NMS_THRESH", str(_NO_SUPPRESSION),
+                             "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", str(args.train_rois),
+                             "MODEL.RPN.POST_NMS_TOPK_TEST", str(args.test_proposals)])
     model = build_detector(cfg).to(device)
     if device.type == "cuda":  # as the trainer runs it
         model = model.to(memory_format=torch.channels_last)
@@ -248,6 +251,7 @@ def _detectron2(args: argparse.Namespace, device: torch.device) -> tuple[torch.n
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.0
     cfg.MODEL.RPN.NMS_THRESH = _NO_SUPPRESSION
+    cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE, cfg.MODEL.RPN.POST_NMS_TOPK_TEST = args.train_rois, args.test_proposals
     cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST = min(args.height, args.width), max(args.height, args.width)
     model = build_d2(cfg)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
@@ -394,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--width", type=int, default=1067)
     det.add_argument("--train-batch", type=int, default=8)
     det.add_argument("--infer-batches", type=int, nargs="+", default=[1, 8])
+    det.add_argument("--train-rois", type=int, default=512, help="RoIs sampled per training image (both libraries)")
+    det.add_argument("--test-proposals", type=int, default=1000, help="proposals per test image (both libraries)")
     det.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     det.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
     det.add_argument("--compile", action="store_true", help="torch.compile our res5 head (MODEL.COMPILE)")

@@ -36,7 +36,8 @@ def test_det_benchmark_measures_training_and_inference(tmp_path, tiny_coco):
                                  "segmentation": [[10, 5, 40, 5, 40, 25, 10, 25]]} for i in (1, 2, 3)])
     out = tmp_path / "det.json"
     stdout = subprocess.run([sys.executable, str(REPO / "tools/benchmark.py"), "det", "--device", "cpu", "--depth", "18",
-                             "--mask", "--height", "64", "--width", "96", "--train-batch", "2", "--infer-batches", "1",
+                             "--mask", "--height", "64", "--width", "96", "--train-rois", "64", "--test-proposals", "100",
+                             "--train-batch", "2", "--infer-batches", "1",
                              "2", "--iters", "1", "--warmup", "1", "--precision", "fp32", "--detectron2-configs",
                              str(tmp_path / "none"), "--coco", str(coco), str(tmp_path), "--workers", "0",
                              "--repeats", "1", "--json", str(out)], check=True, capture_output=True, text=True).stdout
