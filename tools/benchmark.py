@@ -368,7 +368,7 @@ def print_table(rows: list[dict], peer_name: str) -> None:
         key = (r["mode"], r["batch"])
         ratio = f"{r['images_per_s'] / peer[key]:.3f}" if r["impl"] == "resnet_det" and key in peer else "-"
         spread = f"{100 * r['spread']:.1f}%" if "spread" in r else "-"
-        print(f"{r['impl']:<12} {r['mode']:<11} {r['batch']:>5} {r['images_per_s']:>10.1f} {r['ms_per_batch']:>9.1f} "
+        print(f"{r['impl']:<12} {r['mode']:<11} {r['batch']:>5} {r['images_per_s']:>10.4g} {r['ms_per_batch']:>9.1f} "
               f"{spread:>7} {ratio:>9} {r.get('host_syncs', '-'):>6}")
 
 
