@@ -84,7 +84,8 @@ class ClassificationTrainer(Trainer):
         batches = self.batches.iterate(start)
         if not self.cfg.INPUT.COLOR_AUG:
             return batches
-        # Drawn with the batch rather than in the step, which a CUDA graph could not replay.
+        # The noise is drawn on the host for each iteration, so it comes with the batch: the step
+        # itself must not depend on the iteration for SOLVER.CUDA_GRAPH to replay it.
         stream = self.batches.stream
         return ((pca_lighting(images.float(), self.cfg.INPUT.COLOR_AUG, stream.torch_generator(it), stream.local_slots),
                  labels) for it, (images, labels) in enumerate(batches, start))

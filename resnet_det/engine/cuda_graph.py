@@ -2,9 +2,10 @@
 
 The forward and backward of ResNet-56 on a CIFAR batch of 128 dispatch 805 operators (counted on
 the CPU), each a small kernel that costs the host microseconds to launch, so eagerly the GPU waits
-on Python. A graph replay launches them all at once. The step has to be capturable: every batch the same shape, no host read of a device value
-(``.item()``, ``nonzero``), and an optimizer whose hyperparameters live on the device, which is
-why the trainer switches SGD to its fused kernel with a tensor learning rate.
+on Python. A graph replay launches them all at once. The step has to be capturable: every batch
+the same shape, no host read of a device value (``.item()``, ``nonzero``), and an optimizer whose
+hyperparameters live on the device, which is why the trainer switches SGD to its fused kernel
+with a tensor learning rate.
 """
 from __future__ import annotations
 

@@ -142,3 +142,15 @@ def test_gradient_clipping_bounds_the_first_update(tmp_path):
     # (plus float32 rounding of w - delta; unclipped, this step moves weights by ~1e-3).
     biggest = max((p - before[k]).abs().max().item() for k, p in trainer.model.named_parameters())
     assert 0 < biggest <= 1.5 * cfg.SOLVER.BASE_LR * clip
+
+
+def test_colour_noise_comes_with_each_iteration_batch(tmp_path):
+    """PCA lighting is drawn from the iteration, so a resumed run gets the noise the straight one did."""
+    trainer = ClassificationTrainer(_cfg(tmp_path, "INPUT.COLOR_AUG", "0.1"))
+    from_4, from_5 = trainer.iterate_batches(4), trainer.iterate_batches(5)
+    next(from_4)
+    (resumed, labels), (straight, _) = next(from_5), next(from_4)
+    plain, plain_labels = trainer.batches.get(5)
+    assert torch.equal(resumed, straight) and torch.equal(labels, plain_labels)
+    shift = resumed - plain.float()  # one colour per image, not zero
+    assert torch.allclose(shift, shift[:, :, :1, :1].expand_as(shift), atol=1e-4) and shift.abs().max() > 0.1
