@@ -57,5 +57,15 @@ if [[ -n "${CIFAR:-}" ]]; then
     cifar cifar56_2k_compile_graph "${short[@]}" SOLVER.CUDA_GRAPH True MODEL.COMPILE.ENABLED True
     cifar cifar56_64k_compile_graph SOLVER.CUDA_GRAPH True MODEL.COMPILE.ENABLED True
 fi
+# bf16 against fp32 on the same weights: the quick-start detector trained in fp32, then evaluated
+# both ways (box and mask AP on its validation shapes).
+"$python" tools/train_net.py --config configs/demo.yaml MODEL.DEVICE cuda SOLVER.AMP.ENABLED False \
+    OUTPUT_DIR "$out/demo_fp32" 2>&1 | tail -n 2 | tee "$out/demo_fp32.txt"
+for amp in False True; do
+    echo "== demo weights evaluated with SOLVER.AMP.ENABLED $amp" | tee "$out/demo_eval_amp_$amp.txt"
+    "$python" tools/train_net.py --config configs/demo.yaml --eval-only MODEL.DEVICE cuda SOLVER.AMP.ENABLED "$amp" \
+        MODEL.WEIGHTS "$out/demo_fp32/model_final.pth" OUTPUT_DIR "$out/demo_eval_amp_$amp" 2>&1 | tail -n 2 \
+        | tee -a "$out/demo_eval_amp_$amp.txt"
+done
 "$python" -c "import torch, torchvision; print(torch.cuda.get_device_name(), torch.__version__, torchvision.__version__, torch.version.cuda)" \
     | tee "$out/versions.txt"
