@@ -29,7 +29,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,9 @@ from resnet_det.data.file_batches import FileBatches
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.norm import calibrate_frozen_norms
 from resnet_det.utils.syncs import HostSyncCounter
+
+if TYPE_CHECKING:
+    from resnet_det.data.detection_batches import DetectionBatches
 
 
 def _sync(device: torch.device) -> None:
@@ -142,17 +145,17 @@ def classification_steps(model: torch.nn.Module, logits: Callable, batch: int, s
     return steps
 
 
-def image_folder_batches(root: str, batch: int, size: int, workers: int,
-                         device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def image_folder_source(root: str, batch: int, size: int, workers: int, device: torch.device) -> FileBatches:
     """The ImageNet recipe's training pipeline (JPEG decode, shorter side at random in [256, 480],
-    ``size`` crop, flip) over ``root/<class>/<image>``, in ``workers`` DataLoader processes."""
+    ``size`` crop, flip) over ``root/<class>/<image>``, in ``workers`` DataLoader processes. The
+    folder is listed once; each ``iterate`` starts fresh workers."""
     paths = sorted(p for p in Path(root).glob("*/*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not paths:
         raise SystemExit(f"--data {root}: no class folders of .jpg/.jpeg/.png images")
     classes = sorted({p.parent.name for p in paths})
     labels = [classes.index(p.parent.name) % 1000 for p in paths]
     return FileBatches(paths, labels, batch, seed=0, shorter_side=(256, 480), sampling="range", crop=size,
-                       flip=True, device=device, num_workers=workers).iterate(0)
+                       flip=True, device=device, num_workers=workers)
 
 
 def bench_cls(args: argparse.Namespace) -> list[dict]:
@@ -165,17 +168,16 @@ def bench_cls(args: argparse.Namespace) -> list[dict]:
         "torchvision": (getattr(torchvision.models, f"resnet{args.depth}")(), lambda m, x: m(x)),
     }
     rows = []
-    if args.data:
-        seconds = time_loader(lambda: image_folder_batches(args.data, args.batch, args.size, args.workers, device),
-                              device, args.workers, args.iters)
+    source = image_folder_source(args.data, args.batch, args.size, args.workers, device) if args.data else None
+    if source is not None:
+        seconds = time_loader(lambda: source.iterate(0), device, args.workers, args.iters)
         rows.append({"model": "image_folder", "impl": "resnet_det", "mode": "load", "batch": args.batch,
                      "size": args.size, "images_per_s": args.batch / seconds, "ms_per_batch": 1000 * seconds})
     steps = {}
     for name, (model, logits) in contenders.items():
         if args.compile:
             model = torch.compile(model)
-        files = image_folder_batches(args.data, args.batch, args.size, args.workers, device) \
-            if args.data and name == "resnet_det" else None
+        files = source.iterate(0) if source is not None and name == "resnet_det" else None
         for mode, step in classification_steps(model, logits, args.batch, args.size, device, args.precision,
                                                args.channels_last, files).items():
             steps[name, mode] = step
@@ -278,15 +280,16 @@ def _detectron2(args: argparse.Namespace, device: torch.device) -> tuple[torch.n
     return model, loss, infer
 
 
-def coco_batches(args: argparse.Namespace, device: torch.device) -> Iterator[tuple[list[torch.Tensor], list[dict]]]:
+def coco_source(args: argparse.Namespace, device: torch.device) -> DetectionBatches:
     """The detection trainer's pipeline over a COCO-format set: decode and flip in ``--workers``
-    processes, then resized on the device to ``--height x --width``'s short side."""
+    processes, then resized on the device to ``--height x --width``'s short side. The annotations
+    are parsed once; each ``iterate`` starts fresh workers."""
     from resnet_det.data.coco import CocoDetection
     from resnet_det.data.detection_batches import DetectionBatches
     dataset = CocoDetection(args.coco[0], args.coco[1], with_masks=args.mask)
     return DetectionBatches(dataset, args.coco[0], args.train_batch, seed=0, flip=True,
                             min_sizes=(min(args.height, args.width),), sampling="choice", device=device,
-                            num_workers=args.workers).iterate(0)
+                            num_workers=args.workers)
 
 
 def bench_det(args: argparse.Namespace) -> list[dict]:
@@ -306,8 +309,9 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
     else:
         contenders["detectron2"] = peer
     rows = []
-    if args.coco:
-        seconds = time_loader(lambda: coco_batches(args, device), device, args.workers, args.iters)
+    source = coco_source(args, device) if args.coco else None
+    if source is not None:
+        seconds = time_loader(lambda: source.iterate(0), device, args.workers, args.iters)
         rows.append({"model": "coco", "impl": "resnet_det", "mode": "load", "batch": args.train_batch,
                      "height": args.height, "width": args.width, "images_per_s": args.train_batch / seconds,
                      "ms_per_batch": 1000 * seconds})
@@ -330,8 +334,8 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
             opt.step()
 
         steps[name, "train", args.train_batch] = train
-        if args.coco and name == "resnet_det":
-            files = coco_batches(args, device)
+        if source is not None and name == "resnet_det":
+            files = source.iterate(0)
             steps[name, "train_files", args.train_batch] = lambda train=train, files=files: train(*next(files))
         for n in args.infer_batches:
             steps[name, "infer", n] = lambda n=n, model=model, infer=infer: (model.eval(),
