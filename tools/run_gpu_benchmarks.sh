@@ -2,7 +2,11 @@
 # Every throughput figure BENCHMARKS.md reports, in one run on a GPU machine (its length not yet
 # measured): JSON and printed tables go to OUT_DIR.
 #
-#   tools/run_gpu_benchmarks.sh OUT_DIR
+#   tools/run_gpu_benchmarks.sh OUT_DIR [SECTION ...]
+#
+# SECTIONs (all by default; the device tool allows 10 minutes a command, so a lease runs them in
+# separate calls): cls, det, cifar, demo. A step that fails is reported at the end and the rest
+# still run, so one failure does not cost a whole lease's figures; the exit status is then 1.
 #
 # Optional, each adding its rows when set:
 #   D2=/path/to/detectron2/checkout    detectron2's stock R101-C4 beside ours (its configs/ are used)
@@ -14,7 +18,14 @@
 #   PYTHON=python                      the interpreter (default python3)
 set -euo pipefail
 python=${PYTHON:-python3}  # the interpreter with torch
-out=${1:?usage: tools/run_gpu_benchmarks.sh OUT_DIR}
+out=${1:?usage: tools/run_gpu_benchmarks.sh OUT_DIR [cls] [det] [cifar] [demo]}
+shift
+sections=" ${*:-cls det cifar demo} "
+for section in $sections; do
+    [[ " cls det cifar demo " == *" $section "* ]] || { echo "unknown section $section" >&2; exit 2; }
+done
+wanted() { [[ $sections == *" $1 "* ]]; }
+failed=()
 mkdir -p "$out"
 peer=()
 if [[ -n "${D2:-}" ]]; then
@@ -26,23 +37,32 @@ files=()
 coco=()
 [[ -n "${COCO:-}" ]] && read -r -a coco <<< "--coco $COCO"
 
-run() {  # name, then benchmark.py arguments
+step() {  # name, then a function and its arguments: runs it, noting a failure and going on
+    local name=$1; shift
+    "$@" || { echo "== $name FAILED (exit $?); its output is above and in $out" >&2; failed+=("$name"); }
+}
+bench() {  # name, then benchmark.py arguments
     local name=$1; shift
     echo "== $name: tools/benchmark.py $*" | tee "$out/$name.txt"
     "$python" tools/benchmark.py "$@" --json "$out/$name.json" 2>&1 | tee -a "$out/$name.txt"
 }
+run() { step "$1" bench "$@"; }
 
-run cls_fp32 cls --precision fp32
-run cls_bf16_cl cls --precision bf16 --channels-last "${files[@]}"
-run cls_bf16_cl_compile cls --precision bf16 --channels-last --compile
-for model in faster mask; do
-    mask=(); [[ $model == mask ]] && mask=(--mask)
-    for precision in fp32 bf16; do
-        run "det_${model}_${precision}" det --precision "$precision" "${mask[@]}" "${peer[@]}" "${coco[@]}"
+if wanted cls; then
+    run cls_fp32 cls --precision fp32
+    run cls_bf16_cl cls --precision bf16 --channels-last "${files[@]}"
+    run cls_bf16_cl_compile cls --precision bf16 --channels-last --compile
+fi
+if wanted det; then
+    for model in faster mask; do
+        mask=(); [[ $model == mask ]] && mask=(--mask)
+        for precision in fp32 bf16; do
+            run "det_${model}_${precision}" det --precision "$precision" "${mask[@]}" "${peer[@]}" "${coco[@]}"
+        done
+        run "det_${model}_bf16_compile" det --precision bf16 --compile "${mask[@]}" "${peer[@]}"
     done
-    run "det_${model}_bf16_compile" det --precision bf16 --compile "${mask[@]}" "${peer[@]}"
-done
-cifar() {  # name, then config overrides; prints the run's wall time from its metrics.json
+fi
+train_cifar() {  # name, then config overrides; prints the run's wall time from its metrics.json
     local name=$1; shift
     echo "== $name: tools/train_cls.py --config configs/cifar_resnet56.yaml $*" | tee "$out/$name.txt"
     "$python" tools/train_cls.py --config configs/cifar_resnet56.yaml MODEL.DEVICE cuda DATASETS.ROOT "$CIFAR" \
@@ -50,7 +70,8 @@ cifar() {  # name, then config overrides; prints the run's wall time from its me
     "$python" -c "import json, sys; m = json.load(open(sys.argv[1])); print(f\"wall time {m['wall_time_s']:.1f} s for {m['iterations']} iterations\")" \
         "$out/$name/metrics.json" | tee -a "$out/$name.txt"
 }
-if [[ -n "${CIFAR:-}" ]]; then
+cifar() { step "$1" train_cifar "$@"; }
+if wanted cifar && [[ -n "${CIFAR:-}" ]]; then
     short=(SOLVER.MAX_ITER 2000 SOLVER.STEPS "(1000,1500)" TEST.EVAL_PERIOD 0 SOLVER.CHECKPOINT_PERIOD 1000)
     cifar cifar56_2k_eager "${short[@]}"
     cifar cifar56_2k_graph "${short[@]}" SOLVER.CUDA_GRAPH True
@@ -59,13 +80,21 @@ if [[ -n "${CIFAR:-}" ]]; then
 fi
 # bf16 against fp32 on the same weights: the quick-start detector trained in fp32, then evaluated
 # both ways (box and mask AP on its validation shapes).
-"$python" tools/train_net.py --config configs/demo.yaml MODEL.DEVICE cuda SOLVER.AMP.ENABLED False \
-    OUTPUT_DIR "$out/demo_fp32" 2>&1 | tail -n 2 | tee "$out/demo_fp32.txt"
-for amp in False True; do
-    echo "== demo weights evaluated with SOLVER.AMP.ENABLED $amp" | tee "$out/demo_eval_amp_$amp.txt"
-    "$python" tools/train_net.py --config configs/demo.yaml --eval-only MODEL.DEVICE cuda SOLVER.AMP.ENABLED "$amp" \
-        MODEL.WEIGHTS "$out/demo_fp32/model_final.pth" OUTPUT_DIR "$out/demo_eval_amp_$amp" 2>&1 | tail -n 2 \
-        | tee -a "$out/demo_eval_amp_$amp.txt"
-done
+demo() {
+    "$python" tools/train_net.py --config configs/demo.yaml MODEL.DEVICE cuda SOLVER.AMP.ENABLED False \
+        OUTPUT_DIR "$out/demo_fp32" 2>&1 | tail -n 2 | tee "$out/demo_fp32.txt" || return
+    local amp
+    for amp in False True; do
+        echo "== demo weights evaluated with SOLVER.AMP.ENABLED $amp" | tee "$out/demo_eval_amp_$amp.txt"
+        "$python" tools/train_net.py --config configs/demo.yaml --eval-only MODEL.DEVICE cuda SOLVER.AMP.ENABLED \
+            "$amp" MODEL.WEIGHTS "$out/demo_fp32/model_final.pth" OUTPUT_DIR "$out/demo_eval_amp_$amp" 2>&1 \
+            | tail -n 2 | tee -a "$out/demo_eval_amp_$amp.txt" || return
+    done
+}
+wanted demo && step demo_fp32_vs_bf16 demo
 "$python" -c "import torch, torchvision; print(torch.cuda.get_device_name(), torch.__version__, torchvision.__version__, torch.version.cuda)" \
     | tee "$out/versions.txt"
+if (( ${#failed[@]} )); then
+    echo "failed: ${failed[*]}" >&2
+    exit 1
+fi
