@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
@@ -15,9 +16,8 @@ _PCA_EIGVEC = torch.tensor([[-0.5675, 0.7192, 0.4009],
                             [-0.5836, -0.6948, 0.4203]])
 
 
-def _shorter_side_size(image: np.ndarray, size: int) -> tuple[int, int]:
-    """``(height, width)`` with the shorter side ``size`` and the aspect ratio kept."""
-    h, w = image.shape[:2]
+def _shorter_side_size(h: int, w: int, size: int) -> tuple[int, int]:
+    """``(height, width)`` with the shorter side ``size`` and the aspect ratio of ``h`` x ``w`` kept."""
     scale = size / min(h, w)
     return max(size, round(h * scale)), max(size, round(w * scale))
 
@@ -28,7 +28,7 @@ def _interpolation(scale: float) -> int:
 
 def resize_shorter(image: np.ndarray, size: int) -> np.ndarray:
     """Resize so that the shorter side is ``size``, keeping the aspect ratio."""
-    new_h, new_w = _shorter_side_size(image, size)
+    new_h, new_w = _shorter_side_size(*image.shape[:2], size)
     if (new_h, new_w) == image.shape[:2]:
         return image
     return cv2.resize(image, (new_w, new_h), interpolation=_interpolation(new_h / image.shape[0]))
@@ -67,12 +67,25 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     return image[top:top + size, left:left + size]
 
 
-def train_view(image: np.ndarray, rng: np.random.Generator, *, shorter_side: Sequence[int], sampling: str,
-               crop: int, flip: bool) -> np.ndarray:
-    """Scale augmentation, a random crop and a random flip.
+@dataclass(frozen=True)
+class View:
+    """A training view of an image: resized whole to ``size`` (h, w), the ``crop`` x ``crop``
+    window at ``(top, left)`` of that, mirrored when ``flip``."""
+
+    size: tuple[int, int]
+    top: int
+    left: int
+    crop: int
+    flip: bool
+
+
+def sample_view(height: int, width: int, rng: np.random.Generator, *, shorter_side: Sequence[int], sampling: str,
+                crop: int, flip: bool) -> View:
+    """Scale augmentation, a random crop and a random flip for an image of ``height`` x ``width``.
 
     The shorter side is uniform in ``[min, max]`` of ``shorter_side`` (``sampling="range"``, the
-    paper's [256, 480]) or one of its values (``"choice"``).
+    paper's [256, 480]) or one of its values (``"choice"``). It needs the image's size alone, so
+    a loader that decodes on the GPU draws the view from the file's header.
     """
     if sampling == "range":
         side = int(rng.integers(min(shorter_side), max(shorter_side) + 1))
@@ -80,12 +93,19 @@ def train_view(image: np.ndarray, rng: np.random.Generator, *, shorter_side: Seq
         side = int(shorter_side[rng.integers(len(shorter_side))])
     else:
         raise ValueError(f"unknown size sampling {sampling!r}; expected range or choice")
-    h, w = _shorter_side_size(image, max(side, crop))
+    h, w = _shorter_side_size(height, width, max(side, crop))
     top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
-    image = resized_crop(image, (h, w), top, left, crop)
-    if flip and rng.random() < 0.5:
-        image = image[:, ::-1]
-    return np.ascontiguousarray(image)
+    return View((h, w), top, left, crop, bool(flip and rng.random() < 0.5))
+
+
+def apply_view(image: np.ndarray, view: View) -> np.ndarray:
+    image = resized_crop(image, view.size, view.top, view.left, view.crop)
+    return np.ascontiguousarray(image[:, ::-1] if view.flip else image)
+
+
+def train_view(image: np.ndarray, rng: np.random.Generator, **view_kwargs) -> np.ndarray:
+    """:func:`apply_view` of a view drawn by :func:`sample_view` (same keyword arguments)."""
+    return apply_view(image, sample_view(*image.shape[:2], rng, **view_kwargs))
 
 
 def eval_views(image: np.ndarray, mode: str, *, resize: int = 256, crop: int = 224,
