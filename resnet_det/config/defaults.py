@@ -81,6 +81,9 @@ _C.DATASETS.REGISTER = []
 
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4  # decoding processes for image-file datasets
+# Decode JPEG training images (classification) on the training device, nvJPEG on a GPU, for
+# hosts whose cores cannot keep up; the workers then only read files.
+_C.DATALOADER.DECODE_ON_DEVICE = False
 # Detection: each batch holds only landscape or only portrait images, so padding wastes little.
 _C.DATALOADER.ASPECT_RATIO_GROUPING = True
 # An image file that cannot be used (corrupt, truncated, missing, not matching its annotations):

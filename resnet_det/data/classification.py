@@ -82,7 +82,8 @@ def build_train_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, devic
     return FileBatches(dataset.paths, dataset.labels, cfg.SOLVER.IMS_PER_BATCH,
                        shorter_side=cfg.INPUT.MIN_SIZE_TRAIN, sampling=cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING,
                        crop=cfg.INPUT.CROP_SIZE, device=device, num_workers=cfg.DATALOADER.NUM_WORKERS,
-                       on_bad_image=cfg.DATALOADER.ON_BAD_IMAGE, max_pixels=cfg.DATALOADER.MAX_IMAGE_PIXELS, **common)
+                       on_bad_image=cfg.DATALOADER.ON_BAD_IMAGE, max_pixels=cfg.DATALOADER.MAX_IMAGE_PIXELS,
+                       decode_on_device=cfg.DATALOADER.DECODE_ON_DEVICE, **common)
 
 
 def build_eval_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, device: torch.device,

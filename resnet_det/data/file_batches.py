@@ -8,9 +8,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from resnet_det.data.cls_transforms import eval_views, train_view
-from resnet_det.data.image_io import (DEFAULT_MAX_PIXELS, check_bad_image_policy, read_or_none,
-                                     read_or_substitute, read_rgb)
+from resnet_det.data.cls_transforms import eval_views, sample_view, train_view
+from resnet_det.data.device_decode import JpegSample, Sample, decode_batch, device_decodable
+from resnet_det.data.image_io import (DEFAULT_MAX_PIXELS, EncodedImage, check_bad_image_policy, decode_rgb,
+                                     read_encoded, read_or_none, read_or_substitute, read_rgb)
 from resnet_det.data.sampling import EpochStream, IterationSlots
 
 
@@ -29,10 +30,12 @@ class _TrainSamples(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
+    def _index_and_rng(self, key: tuple[int, int]) -> tuple[int, np.random.Generator]:
         iteration, slot = key
-        index = int(self.stream.indices(iteration)[slot])
-        rng = self.stream.rng(iteration, self.stream.local_slots[slot])
+        return int(self.stream.indices(iteration)[slot]), self.stream.rng(iteration, self.stream.local_slots[slot])
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
+        index, rng = self._index_and_rng(key)
         # An unreadable file is logged and replaced by a deterministic neighbour, so one bad JPEG
         # does not end a days-long run.
         position, image = read_or_substitute(lambda k: read_rgb(self.paths[k], max_pixels=self.max_pixels),
@@ -40,29 +43,54 @@ class _TrainSamples(Dataset):
         return _to_chw(train_view(image, rng, **self.view_kwargs)), self.labels[position]
 
 
+class _DeviceSamples(_TrainSamples):
+    """Item ``(iteration, slot)``: that slot's JPEG and view, for :func:`decode_batch` on the
+    training device; a file the device should not decode comes finished, as from :class:`_TrainSamples`."""
+
+    def _read(self, k: int) -> EncodedImage | np.ndarray:
+        encoded = read_encoded(self.paths[k], max_pixels=self.max_pixels)
+        return encoded if device_decodable(encoded) else decode_rgb(encoded)
+
+    def __getitem__(self, key: tuple[int, int]) -> Sample:
+        index, rng = self._index_and_rng(key)
+        position, item = read_or_substitute(self._read, index, len(self.paths), self.on_bad_image)
+        if isinstance(item, np.ndarray):
+            return _to_chw(train_view(item, rng, **self.view_kwargs)), self.labels[position]
+        return JpegSample.of(item, sample_view(item.height, item.width, rng, **self.view_kwargs),
+                             self.labels[position])
+
+
 def _stack(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([x for x, _ in batch]), torch.tensor([y for _, y in batch])
 
 
 class FileBatches:
-    """Endless training batches from image files with scale augmentation, crop and flip."""
+    """Endless training batches from image files with scale augmentation, crop and flip.
+
+    With ``decode_on_device``, JPEGs are decoded and augmented on ``device`` by the main process
+    (see :mod:`resnet_det.data.device_decode`) and the workers only read them.
+    """
 
     def __init__(self, paths: Sequence[Path], labels: Sequence[int], batch_size: int, *, seed: int,
                  shorter_side: Sequence[int], sampling: str, crop: int, flip: bool, device: torch.device,
                  num_workers: int, rank: int = 0, world_size: int = 1, on_bad_image: str = "skip",
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, decode_on_device: bool = False) -> None:
         self.stream = EpochStream(len(paths), batch_size, seed=seed, rank=rank, world_size=world_size)
-        self.samples = _TrainSamples(paths, labels, self.stream, on_bad_image=on_bad_image, max_pixels=max_pixels,
-                                     shorter_side=tuple(shorter_side), sampling=sampling, crop=crop, flip=flip)
-        self.device, self.num_workers = device, num_workers
+        samples = _DeviceSamples if decode_on_device else _TrainSamples
+        self.samples = samples(paths, labels, self.stream, on_bad_image=on_bad_image, max_pixels=max_pixels,
+                               shorter_side=tuple(shorter_side), sampling=sampling, crop=crop, flip=flip)
+        self.device, self.num_workers, self.decode_on_device = device, num_workers, decode_on_device
 
     def iterate(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Batches for iterations ``start, start + 1, ...``, decoded ahead by the workers."""
+        """Batches for iterations ``start, start + 1, ...``, read (and decoded) ahead by the workers."""
         loader = DataLoader(self.samples, batch_sampler=IterationSlots(start, self.stream.local),
-                            num_workers=self.num_workers, collate_fn=_stack,
-                            pin_memory=self.device.type == "cuda",
+                            num_workers=self.num_workers, collate_fn=list if self.decode_on_device else _stack,
+                            pin_memory=self.device.type == "cuda" and not self.decode_on_device,
                             prefetch_factor=4 if self.num_workers else None)
-        for images, labels in loader:
+        for batch in loader:
+            if self.decode_on_device:
+                batch = decode_batch(batch, self.device, self.samples.on_bad_image)
+            images, labels = batch
             yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
 
 
