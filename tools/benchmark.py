@@ -145,17 +145,19 @@ def classification_steps(model: torch.nn.Module, logits: Callable, batch: int, s
     return steps
 
 
-def image_folder_source(root: str, batch: int, size: int, workers: int, device: torch.device) -> FileBatches:
+def image_folder_source(root: str, batch: int, size: int, workers: int, device: torch.device,
+                        decode_on_device: bool = False) -> FileBatches:
     """The ImageNet recipe's training pipeline (JPEG decode, shorter side at random in [256, 480],
-    ``size`` crop, flip) over ``root/<class>/<image>``, in ``workers`` DataLoader processes. The
-    folder is listed once; each ``iterate`` starts fresh workers."""
+    ``size`` crop, flip) over ``root/<class>/<image>``, in ``workers`` DataLoader processes (which
+    only read the JPEGs when ``decode_on_device``). The folder is listed once; each ``iterate``
+    starts fresh workers."""
     paths = sorted(p for p in Path(root).glob("*/*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not paths:
         raise SystemExit(f"--data {root}: no class folders of .jpg/.jpeg/.png images")
     classes = sorted({p.parent.name for p in paths})
     labels = [classes.index(p.parent.name) % 1000 for p in paths]
     return FileBatches(paths, labels, batch, seed=0, shorter_side=(256, 480), sampling="range", crop=size,
-                       flip=True, device=device, num_workers=workers)
+                       flip=True, device=device, num_workers=workers, decode_on_device=decode_on_device)
 
 
 def bench_cls(args: argparse.Namespace) -> list[dict]:
@@ -168,8 +170,9 @@ def bench_cls(args: argparse.Namespace) -> list[dict]:
         "torchvision": (getattr(torchvision.models, f"resnet{args.depth}")(), lambda m, x: m(x)),
     }
     rows = []
-    source = image_folder_source(args.data, args.batch, args.size, args.workers, device) if args.data else None
-    if source is not None:
+    source = None
+    if args.data:
+        source = image_folder_source(args.data, args.batch, args.size, args.workers, device, args.decode_on_device)
         seconds = time_loader(lambda: source.iterate(0), device, args.workers, args.iters)
         rows.append({"model": "image_folder", "impl": "resnet_det", "mode": "load", "batch": args.batch,
                      "size": args.size, "images_per_s": args.batch / seconds, "ms_per_batch": 1000 * seconds})
@@ -391,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
                                     "training fed by the real decode-and-augment pipeline (mode train_files) and the "
                                     "pipeline alone (mode load)")
     cls.add_argument("--workers", type=int, default=os.cpu_count(), help="DataLoader processes for --data")
+    cls.add_argument("--decode-on-device", action="store_true",
+                     help="--data's JPEGs decoded and augmented on --device (DATALOADER.DECODE_ON_DEVICE)")
     cls.add_argument("--warmup", type=int, default=5)
     cls.add_argument("--iters", type=int, default=20, help="timed calls per round")
     cls.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds; rows give their median")
@@ -431,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"device": device, "torch": torch.__version__, "torchvision": torchvision.__version__,
-                       "rows": rows}, f, indent=2)
+                       "args": vars(args), "rows": rows}, f, indent=2)
     return 0
 
 

@@ -10,7 +10,8 @@
 #
 # Optional, each adding its rows when set:
 #   D2=/path/to/detectron2/checkout    detectron2's stock R101-C4 beside ours (its configs/ are used)
-#   IMAGES=/path/to/imagenet/train     our classification training fed by JPEG files (train_files)
+#   IMAGES=/path/to/imagenet/train     our classification training fed by JPEG files (train_files), decoded
+#                                      by the loader's workers and, in a second run, on the GPU
 #   COCO="instances.json image_dir"    our detection training fed by a COCO-format set (train_files)
 #   CIFAR=/path/to/datasets            a folder with cifar10_jpeg.tar.gz (or cifar-10-batches-py/): the
 #                                      CIFAR-10 ResNet-56 recipe, 2,000 iterations eager / CUDA graph /
@@ -52,6 +53,8 @@ if wanted cls; then
     run cls_fp32 cls --precision fp32
     run cls_bf16_cl cls --precision bf16 --channels-last "${files[@]}"
     run cls_bf16_cl_compile cls --precision bf16 --channels-last --compile
+    # The same files decoded by nvJPEG in the main process instead of by the workers.
+    [[ -n "${IMAGES:-}" ]] && run cls_bf16_cl_device_decode cls --precision bf16 --channels-last "${files[@]}" --decode-on-device
 fi
 if wanted det; then
     for model in faster mask; do

@@ -10,7 +10,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_cls_benchmark_measures_both_implementations_and_our_file_pipeline(tmp_path):
+@pytest.mark.parametrize("decode", [[], ["--decode-on-device"]], ids=["workers_decode", "device_decodes"])
+def test_cls_benchmark_measures_both_implementations_and_our_file_pipeline(tmp_path, decode):
     for i in range(6):  # two classes of real-sized JPEGs
         folder = tmp_path / "images" / f"class{i % 2}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -18,9 +19,11 @@ def test_cls_benchmark_measures_both_implementations_and_our_file_pipeline(tmp_p
     out = tmp_path / "bench.json"
     stdout = subprocess.run([sys.executable, str(REPO / "tools/benchmark.py"), "cls", "--device", "cpu", "--depth",
                              "18", "--batch", "4", "--size", "64", "--iters", "2", "--warmup", "1", "--precision",
-                             "fp32", "--data", str(tmp_path / "images"), "--workers", "0", "--repeats", "3", "--json", str(out)],
-                            check=True, capture_output=True, text=True).stdout
-    rows = json.loads(out.read_text())["rows"]
+                             "fp32", "--data", str(tmp_path / "images"), "--workers", "0", "--repeats", "3", "--json", str(out),
+                             *decode], check=True, capture_output=True, text=True).stdout
+    result = json.loads(out.read_text())
+    rows = result["rows"]
+    assert result["args"]["decode_on_device"] == bool(decode)
     assert {(r["impl"], r["mode"]) for r in rows} == {(i, m) for i in ("resnet_det", "torchvision")
                                                       for m in ("train", "infer")} | {("resnet_det", "train_files"),
                                                                                        ("resnet_det", "load")}
