@@ -40,24 +40,38 @@ def device_decodable(encoded: EncodedImage) -> bool:
 
 @dataclass
 class JpegSample:
-    """A worker's item for the device: the file's bytes, its header (without the bytes), the
-    view drawn for it and its label."""
+    """A worker's item for the device: the file (bytes and header), the view drawn for it and its label."""
 
-    jpeg: torch.Tensor
-    header: EncodedImage
+    encoded: EncodedImage
     view: View
     label: int
 
-    @classmethod
-    def of(cls, encoded: EncodedImage, view: View, label: int) -> JpegSample:
-        # A tensor travels from a worker through shared memory rather than being pickled.
-        jpeg = torch.from_numpy(np.frombuffer(encoded.data, np.uint8).copy())
-        return cls(jpeg, dataclasses.replace(encoded, data=b""), view, label)
 
-
-# A batch as the workers collate it: JPEGs for the device, and finished (view, label) pairs of
-# the files they decoded themselves.
+# A worker's item: a JPEG for the device, or a finished (view, label) pair of a file it decoded itself.
 Sample = JpegSample | tuple[torch.Tensor, int]
+
+
+@dataclass
+class DeviceBatch:
+    """A worker's batch: the JPEGs' bytes back to back in one tensor, and the items (their
+    headers without the bytes). One tensor crosses to the main process through one shared-memory
+    block; a tensor per file would hold a file descriptor per image in flight."""
+
+    jpegs: torch.Tensor
+    lengths: list[int]
+    samples: list[Sample]
+
+
+def pack(samples: list[Sample]) -> DeviceBatch:
+    """The workers' ``collate_fn`` for :func:`decode_batch`."""
+    datas = [s.encoded.data for s in samples if isinstance(s, JpegSample)]
+    lengths = [len(d) for d in datas]
+    jpegs = np.empty(sum(lengths), np.uint8)
+    for start, data in zip(np.cumsum([0] + lengths[:-1]), datas):
+        jpegs[start:start + len(data)] = np.frombuffer(data, np.uint8)
+    stripped = [JpegSample(dataclasses.replace(s.encoded, data=b""), s.view, s.label) if isinstance(s, JpegSample)
+                else s for s in samples]
+    return DeviceBatch(torch.from_numpy(jpegs), lengths, stripped)
 
 
 def apply_views(images: Sequence[torch.Tensor], views: Sequence[View], out: Sequence[torch.Tensor]) -> None:
@@ -83,40 +97,43 @@ def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     return (tensor.pin_memory() if device.type == "cuda" else tensor).to(device, non_blocking=True)
 
 
-def _decode_one(sample: JpegSample, device: torch.device) -> torch.Tensor | ImageDecodeError:
+def _decode_one(jpeg: torch.Tensor, sample: JpegSample, device: torch.device) -> torch.Tensor | ImageDecodeError:
     try:
-        return decode_jpeg(sample.jpeg, mode=ImageReadMode.RGB, device=device)
+        return decode_jpeg(jpeg, mode=ImageReadMode.RGB, device=device)
     except RuntimeError:
         pass
     try:  # nvJPEG refuses some files that libjpeg-turbo reads; only a file neither reads is bad
-        image = decode_rgb(dataclasses.replace(sample.header, data=sample.jpeg.numpy().tobytes()))
+        image = decode_rgb(dataclasses.replace(sample.encoded, data=jpeg.numpy().tobytes()))
     except ImageDecodeError as e:
         return e
     return torch.from_numpy(image).permute(2, 0, 1).to(device)
 
 
-def _decode_all(samples: list[JpegSample], device: torch.device) -> list[torch.Tensor | ImageDecodeError]:
-    if not samples:
+def _decode_all(jpegs: list[torch.Tensor], samples: list[JpegSample],
+                device: torch.device) -> list[torch.Tensor | ImageDecodeError]:
+    if not jpegs:
         return []
     try:
-        return decode_jpeg([s.jpeg for s in samples], mode=ImageReadMode.RGB, device=device)
+        return decode_jpeg(jpegs, mode=ImageReadMode.RGB, device=device)
     except RuntimeError:  # one bad file fails the whole batch: find it
-        return [_decode_one(s, device) for s in samples]
+        return [_decode_one(jpeg, sample, device) for jpeg, sample in zip(jpegs, samples)]
 
 
-def decode_batch(samples: list[Sample], device: torch.device, on_bad_image: str) -> tuple[torch.Tensor, torch.Tensor]:
+def decode_batch(batch: DeviceBatch, device: torch.device, on_bad_image: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``(images, labels)`` on ``device``: N x 3 x crop x crop uint8 and N int64.
 
     An image that cannot be decoded is logged and replaced by the next good one of the batch
     (so the batch keeps its size), or raised under ``on_bad_image="fail"``.
     """
+    samples = batch.samples
     first = samples[0]
     crop = first.view.crop if isinstance(first, JpegSample) else first[0].shape[-1]
     out = torch.empty(len(samples), 3, crop, crop, dtype=torch.uint8, device=device)
     labels = [s.label if isinstance(s, JpegSample) else s[1] for s in samples]
-    jpegs = [i for i, s in enumerate(samples) if isinstance(s, JpegSample)]
+    positions = [i for i, s in enumerate(samples) if isinstance(s, JpegSample)]
+    jpegs = list(torch.split(batch.jpegs, batch.lengths))
     bad, targets, images, views = set(), [], [], []
-    for i, image in zip(jpegs, _decode_all([samples[i] for i in jpegs], device)):
+    for i, image in zip(positions, _decode_all(jpegs, [samples[i] for i in positions], device)):
         if isinstance(image, ImageDecodeError):
             skip_training_image(image, on_bad_image)
             bad.add(i)
@@ -131,7 +148,7 @@ def decode_batch(samples: list[Sample], device: torch.device, on_bad_image: str)
     good = [i for i in range(len(samples)) if i not in bad]
     if not good:
         raise ImageDecodeError(f"none of the {len(samples)} images of a training batch could be decoded, "
-                               f"the first being {first.header.path}")
+                               f"the first being {first.encoded.path}")
     for i in sorted(bad):
         j = next((k for k in good if k > i), good[0])
         out[i].copy_(out[j])

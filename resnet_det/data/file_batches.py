@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from resnet_det.data.cls_transforms import eval_views, sample_view, train_view
-from resnet_det.data.device_decode import JpegSample, Sample, decode_batch, device_decodable
+from resnet_det.data.device_decode import JpegSample, Sample, decode_batch, device_decodable, pack
 from resnet_det.data.image_io import (DEFAULT_MAX_PIXELS, EncodedImage, check_bad_image_policy, decode_rgb,
                                      read_encoded, read_or_none, read_or_substitute, read_rgb)
 from resnet_det.data.sampling import EpochStream, IterationSlots
@@ -56,8 +56,7 @@ class _DeviceSamples(_TrainSamples):
         position, item = read_or_substitute(self._read, index, len(self.paths), self.on_bad_image)
         if isinstance(item, np.ndarray):
             return _to_chw(train_view(item, rng, **self.view_kwargs)), self.labels[position]
-        return JpegSample.of(item, sample_view(item.height, item.width, rng, **self.view_kwargs),
-                             self.labels[position])
+        return JpegSample(item, sample_view(item.height, item.width, rng, **self.view_kwargs), self.labels[position])
 
 
 def _stack(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,7 +83,7 @@ class FileBatches:
     def iterate(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches for iterations ``start, start + 1, ...``, read (and decoded) ahead by the workers."""
         loader = DataLoader(self.samples, batch_sampler=IterationSlots(start, self.stream.local),
-                            num_workers=self.num_workers, collate_fn=list if self.decode_on_device else _stack,
+                            num_workers=self.num_workers, collate_fn=pack if self.decode_on_device else _stack,
                             pin_memory=self.device.type == "cuda" and not self.decode_on_device,
                             prefetch_factor=4 if self.num_workers else None)
         for batch in loader:

@@ -114,6 +114,19 @@ def test_batches_match_the_worker_pipeline(folder):
                 assert torch.equal(image_cpu, image_dev)
 
 
+def test_a_batch_crosses_as_one_tensor_of_bytes(folder):
+    """The workers send each batch's files in one shared-memory block, not one per image."""
+    samples = [_batches(folder, True).samples[0, slot] for slot in range(7)]
+    batch = device_decode.pack(samples)
+    files = {s.encoded.path.name: s.encoded.data for s in samples if isinstance(s, device_decode.JpegSample)}
+    assert batch.jpegs.dtype == torch.uint8 and batch.jpegs.dim() == 1
+    assert bytes(batch.jpegs.numpy()) == b"".join(files.values()) and batch.lengths == [len(d) for d in files.values()]
+    assert all(s.encoded.data == b"" for s in batch.samples if isinstance(s, device_decode.JpegSample))
+    finished_only = device_decode.pack([s for s in samples if not isinstance(s, device_decode.JpegSample)])
+    images, labels = device_decode.decode_batch(finished_only, torch.device("cpu"), "fail")
+    assert images.shape == (len(samples) - len(files), 3, 56, 56) and len(labels) == len(images)
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_resumed_iteration_gets_the_same_batch(folder, workers):
     straight = [images for _, (images, _) in zip(range(3), _batches(folder, True, 4, num_workers=workers).iterate(0))]
@@ -163,8 +176,8 @@ def test_nvjpeg_agrees_with_the_host_decoder(folder):
         image = read_rgb(path)
         view = View(image.shape[:2], 0, 0, min(image.shape[:2]), False)
         host = apply_view(image, view)
-        sample = device_decode.JpegSample.of(read_encoded(path), view, 0)
-        got, _ = device_decode.decode_batch([sample], torch.device("cuda"), "fail")
+        batch = device_decode.pack([device_decode.JpegSample(read_encoded(path), view, 0)])
+        got, _ = device_decode.decode_batch(batch, torch.device("cuda"), "fail")
         # Decoders may round the inverse DCT and upsample chroma differently, by a level or two.
         assert (got[0].permute(1, 2, 0).cpu().int() - torch.from_numpy(host).int()).abs().float().mean() < 2
 
