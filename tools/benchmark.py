@@ -156,6 +156,11 @@ def image_folder_source(root: str, batch: int, size: int, workers: int, device: 
         raise SystemExit(f"--data {root}: no class folders of .jpg/.jpeg/.png images")
     classes = sorted({p.parent.name for p in paths})
     labels = [classes.index(p.parent.name) % 1000 for p in paths]
+    if len(paths) < batch:  # a sample folder: decoding the same files again costs the same
+        copies = -(-batch // len(paths))
+        print(f"--data {root}: {len(paths)} images, fewer than a batch; each is used {copies} times per pass",
+              file=sys.stderr)
+        paths, labels = paths * copies, labels * copies
     return FileBatches(paths, labels, batch, seed=0, shorter_side=(256, 480), sampling="range", crop=size,
                        flip=True, device=device, num_workers=workers, decode_on_device=decode_on_device)
 

@@ -1,6 +1,7 @@
 """Training and evaluation batches decoded from image files by DataLoader workers (ImageNet)."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -13,6 +14,8 @@ from resnet_det.data.device_decode import JpegSample, Sample, decode_batch, devi
 from resnet_det.data.image_io import (DEFAULT_MAX_PIXELS, EncodedImage, check_bad_image_policy, decode_rgb,
                                      read_encoded, read_or_none, read_or_substitute, read_rgb)
 from resnet_det.data.sampling import EpochStream, IterationSlots
+
+logger = logging.getLogger(__name__)
 
 
 def _to_chw(image: np.ndarray) -> torch.Tensor:
@@ -79,6 +82,9 @@ class FileBatches:
         self.samples = samples(paths, labels, self.stream, on_bad_image=on_bad_image, max_pixels=max_pixels,
                                shorter_side=tuple(shorter_side), sampling=sampling, crop=crop, flip=flip)
         self.device, self.num_workers, self.decode_on_device = device, num_workers, decode_on_device
+        if decode_on_device and device.type != "cuda":
+            logger.warning("DATALOADER.DECODE_ON_DEVICE on %s: the main process decodes one image at a time, slower "
+                           "than the workers would; the option is for GPUs", device)
 
     def iterate(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches for iterations ``start, start + 1, ...``, read (and decoded) ahead by the workers."""

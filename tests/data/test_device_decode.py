@@ -182,14 +182,15 @@ def test_nvjpeg_agrees_with_the_host_decoder(folder):
         assert (got[0].permute(1, 2, 0).cpu().int() - torch.from_numpy(host).int()).abs().float().mean() < 2
 
 
-def test_config_switches_it_on(folder):
+def test_config_switches_it_on(folder, caplog):
     dataset = FileDataset(folder, list(range(len(folder))), tuple(KINDS))
     batches = {}
     for on in (False, True):
         cfg = load_config("configs/imagenet_r18.yaml", [
             "DATALOADER.DECODE_ON_DEVICE", str(on), "DATALOADER.NUM_WORKERS", "0", "SOLVER.IMS_PER_BATCH", "7",
             "INPUT.CROP_SIZE", "56", "INPUT.MIN_SIZE_TRAIN", "(64, 150)"])
-        source = build_train_batches(cfg, dataset, torch.device("cpu"), 0, 1)
-        assert source.decode_on_device == on
+        with caplog.at_level(logging.WARNING):
+            source = build_train_batches(cfg, dataset, torch.device("cpu"), 0, 1)
+        assert source.decode_on_device == on and ("the option is for GPUs" in caplog.text) == on
         batches[on] = next(source.iterate(0))
     assert torch.equal(batches[False][1], batches[True][1]) and batches[True][0].shape == (7, 3, 56, 56)

@@ -12,15 +12,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("decode", [[], ["--decode-on-device"]], ids=["workers_decode", "device_decodes"])
 def test_cls_benchmark_measures_both_implementations_and_our_file_pipeline(tmp_path, decode):
-    for i in range(6):  # two classes of real-sized JPEGs
+    for i in range(6):  # two classes of real-sized JPEGs, fewer than a batch
         folder = tmp_path / "images" / f"class{i % 2}"
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.random.default_rng(i).integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(folder / f"{i}.jpg")
     out = tmp_path / "bench.json"
-    stdout = subprocess.run([sys.executable, str(REPO / "tools/benchmark.py"), "cls", "--device", "cpu", "--depth",
-                             "18", "--batch", "4", "--size", "64", "--iters", "2", "--warmup", "1", "--precision",
-                             "fp32", "--data", str(tmp_path / "images"), "--workers", "0", "--repeats", "3", "--json", str(out),
-                             *decode], check=True, capture_output=True, text=True).stdout
+    run = subprocess.run([sys.executable, str(REPO / "tools/benchmark.py"), "cls", "--device", "cpu", "--depth", "18",
+                          "--batch", "8", "--size", "64", "--iters", "2", "--warmup", "1", "--precision", "fp32",
+                          "--data", str(tmp_path / "images"), "--workers", "0", "--repeats", "3", "--json", str(out),
+                          *decode], check=True, capture_output=True, text=True)
+    stdout = run.stdout
+    assert "6 images, fewer than a batch; each is used 2 times" in run.stderr
     result = json.loads(out.read_text())
     rows = result["rows"]
     assert result["args"]["decode_on_device"] == bool(decode)
