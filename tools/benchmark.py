@@ -96,15 +96,17 @@ def timing_fields(batch: int, seconds: list[float]) -> dict[str, float]:
             "spread": (max(seconds) - min(seconds)) / median, "rounds_s": seconds}
 
 
-def time_loader(make: Callable[[], Iterator], device: torch.device, workers: int, iters: int) -> float:
-    """Seconds per batch that a fresh pipeline from ``make`` delivers with no model to feed: what
+def load_row(batches: Iterator, model: str, batch: int, device: torch.device, args: argparse.Namespace,
+             **fields) -> dict:
+    """The ``load`` row: how fast a fresh pipeline delivers ``batches`` with no model to feed, what
     bounds ``train_files`` when it trails ``train``. Its first round of batches, one per worker,
     all start at once and are not timed; the workers stop before this returns."""
-    batches = make()
     try:
-        return time_steps(lambda: next(batches), device, max(workers, 1), iters)
+        seconds = time_steps(lambda: next(batches), device, max(args.workers, 1), args.iters)
     finally:
         batches.close()
+    return {"model": model, "impl": "resnet_det", "mode": "load", "batch": batch, **fields,
+            "images_per_s": batch / seconds, "ms_per_batch": 1000 * seconds}
 
 
 def classification_steps(model: torch.nn.Module, logits: Callable, batch: int, size: int, device: torch.device,
@@ -178,9 +180,7 @@ def bench_cls(args: argparse.Namespace) -> list[dict]:
     source = None
     if args.data:
         source = image_folder_source(args.data, args.batch, args.size, args.workers, device, args.decode_on_device)
-        seconds = time_loader(lambda: source.iterate(0), device, args.workers, args.iters)
-        rows.append({"model": "image_folder", "impl": "resnet_det", "mode": "load", "batch": args.batch,
-                     "size": args.size, "images_per_s": args.batch / seconds, "ms_per_batch": 1000 * seconds})
+        rows.append(load_row(source.iterate(0), "image_folder", args.batch, device, args, size=args.size))
     steps = {}
     for name, (model, logits) in contenders.items():
         if args.compile:
@@ -319,10 +319,8 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
     rows = []
     source = coco_source(args, device) if args.coco else None
     if source is not None:
-        seconds = time_loader(lambda: source.iterate(0), device, args.workers, args.iters)
-        rows.append({"model": "coco", "impl": "resnet_det", "mode": "load", "batch": args.train_batch,
-                     "height": args.height, "width": args.width, "images_per_s": args.train_batch / seconds,
-                     "ms_per_batch": 1000 * seconds})
+        rows.append(load_row(source.iterate(0), "coco", args.train_batch, device, args, height=args.height,
+                             width=args.width))
     steps = {}
     for name, (model, loss_of, infer) in contenders.items():
         # Identity frozen norms let random activations grow until every RPN box decodes outside the

@@ -4,8 +4,9 @@ The loader's workers then only read files, probe their headers and draw each ima
 size is in the header); the main process decodes a whole batch in one call, with nvJPEG on a
 GPU (torchvision sends baseline JPEGs to the hardware decoder of A100 and later GPUs), and
 resizes, crops and flips there. On our 2-core test machine a worker spent 2.0 ms per ImageNet
-image, 1.2 of them decoding; reading and probing alone took it 0.13 ms. This is for hosts whose
-cores cannot keep up with the GPU: on a CPU the main process decodes one image at a time.
+image, 1.2 of them decoding; reading, probing and drawing the view took it 0.13 ms. This is for
+hosts whose cores cannot keep up with the GPU: on a CPU the main process decodes one image at a
+time.
 
 Files nvJPEG should not take (not JPEG, CMYK, progressive, EXIF-rotated) are decoded and viewed
 by the worker as without this option. A JPEG that nvJPEG refuses is decoded on the host instead,
@@ -26,6 +27,7 @@ from torchvision.io import ImageReadMode, decode_jpeg
 
 from resnet_det.data.cls_transforms import View
 from resnet_det.data.image_io import EncodedImage, ImageDecodeError, decode_rgb, skip_training_image
+from resnet_det.utils.transfer import to_device
 
 # Pillow's modes of JPEGs that decode to the same RGB everywhere (YCbCr reports "RGB").
 _DEVICE_MODES = ("RGB", "L")
@@ -79,8 +81,8 @@ def apply_views(images: Sequence[torch.Tensor], views: Sequence[View], out: Sequ
     the images' device: :func:`~resnet_det.data.cls_transforms.apply_view` of the whole image.
 
     Bilinear, antialiased when shrinking (where the CPU path averages areas), so the two agree to
-    a few levels rather than exactly. Four or five kernels per image, none of which waits for the
-    device, so the training step queued before keeps the GPU busy meanwhile.
+    a few levels rather than exactly. None of its kernels waits for the device, so the training
+    step queued before keeps the GPU busy meanwhile.
     """
     for dst, image, view in zip(out, images, views):
         (h, w), (old_h, old_w) = view.size, image.shape[1:]
@@ -90,11 +92,6 @@ def apply_views(images: Sequence[torch.Tensor], views: Sequence[View], out: Sequ
         x = x[0, :, view.top:view.top + view.crop, view.left:view.left + view.crop]
         # Both filters weigh pixels convexly, so x stays in [0, 255]: adding 0.5 and truncating rounds.
         dst.copy_((x.flip(-1) if view.flip else x).add(0.5))
-
-
-def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    # From pinned memory the copy is queued; from pageable memory it would wait for the device.
-    return (tensor.pin_memory() if device.type == "cuda" else tensor).to(device, non_blocking=True)
 
 
 def _decode_one(jpeg: torch.Tensor, sample: JpegSample, device: torch.device) -> torch.Tensor | ImageDecodeError:
@@ -144,7 +141,7 @@ def decode_batch(batch: DeviceBatch, device: torch.device, on_bad_image: str) ->
     apply_views(images, views, targets)
     for i, sample in enumerate(samples):
         if not isinstance(sample, JpegSample):
-            out[i].copy_(_to_device(sample[0], device))
+            out[i].copy_(to_device(sample[0], device))
     good = [i for i in range(len(samples)) if i not in bad]
     if not good:
         raise ImageDecodeError(f"none of the {len(samples)} images of a training batch could be decoded, "
@@ -153,4 +150,4 @@ def decode_batch(batch: DeviceBatch, device: torch.device, on_bad_image: str) ->
         j = next((k for k in good if k > i), good[0])
         out[i].copy_(out[j])
         labels[i] = labels[j]
-    return out, _to_device(torch.tensor(labels), device)
+    return out, to_device(torch.tensor(labels), device)

@@ -94,9 +94,10 @@ class FileBatches:
                             prefetch_factor=4 if self.num_workers else None)
         for batch in loader:
             if self.decode_on_device:
-                batch = decode_batch(batch, self.device, self.samples.on_bad_image)
-            images, labels = batch
-            yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+                yield decode_batch(batch, self.device, self.samples.on_bad_image)
+            else:
+                images, labels = batch
+                yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
 
 
 # The label of a test image that could not be read: it matches no class, so the image counts as

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from resnet_det.data.sampling import EpochStream
+from resnet_det.utils.transfer import to_device
 
 
 class TensorBatches:
@@ -31,7 +32,7 @@ class TensorBatches:
 
     def get(self, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(uint8 images, labels)`` for ``iteration``, augmented."""
-        idx = _to_device(torch.from_numpy(self.stream.indices(iteration)), self.images.device)
+        idx = to_device(torch.from_numpy(self.stream.indices(iteration)), self.images.device)
         x, y = self.images[idx], self.labels[idx]
         gen, mine = self.stream.torch_generator(iteration), self.stream.local_slots
         n = self.stream.batch_size
@@ -39,23 +40,15 @@ class TensorBatches:
             _, _, h, w = x.shape
             top = torch.randint(0, h + 2 * self.pad - self.crop + 1, (n,), generator=gen)[mine.start:mine.stop]
             left = torch.randint(0, w + 2 * self.pad - self.crop + 1, (n,), generator=gen)[mine.start:mine.stop]
-            x = crop_windows(F.pad(x, (self.pad,) * 4), _to_device(top, x.device), _to_device(left, x.device), self.crop)
+            x = crop_windows(F.pad(x, (self.pad,) * 4), to_device(top, x.device), to_device(left, x.device), self.crop)
         if self.flip:
-            mirror = _to_device(torch.rand(n, generator=gen)[mine.start:mine.stop] < 0.5, x.device)
+            mirror = to_device(torch.rand(n, generator=gen)[mine.start:mine.stop] < 0.5, x.device)
             x = torch.where(mirror[:, None, None, None], x.flip(-1), x)
         return x, y
 
     def iterate(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches for iterations ``start, start + 1, ...``."""
         return (self.get(it) for it in count(start))
-
-
-def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``t`` on ``device``. To a GPU it goes through pinned memory without blocking: a copy from
-    pageable memory makes the host wait until the GPU has run everything queued before it."""
-    if device.type == "cuda":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)
 
 
 def crop_windows(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int) -> torch.Tensor:

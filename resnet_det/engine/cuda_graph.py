@@ -34,6 +34,7 @@ class GraphedStep:
 
     def __init__(self, step: Callable[[Any], Any], warmup: int = 3) -> None:
         self.step, self.warmup = step, warmup
+        self.side: torch.cuda.Stream | None = None
         self.graph: torch.cuda.CUDAGraph | None = None
         self.inputs: Any = None
         self.outputs: Any = None
@@ -41,11 +42,11 @@ class GraphedStep:
     def __call__(self, batch: Any) -> Any:
         if self.graph is None and self.warmup > 0:
             self.warmup -= 1
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
+            self.side = self.side or torch.cuda.Stream()
+            self.side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.side):
                 outputs = self.step(batch)
-            torch.cuda.current_stream().wait_stream(side)
+            torch.cuda.current_stream().wait_stream(self.side)
             return outputs
         if self.graph is None:
             self.inputs = tree_map(torch.clone, batch)
