@@ -3,4 +3,4 @@ from resnet_det.modeling import build_model, list_models
 from resnet_det.modeling.detection.rcnn import build_detector
 
 __version__ = "0.1.0"
-__all__ = ["build_detector", "build_model", "list_models", "__version__"]
+__all__ = ["__version__", "build_detector", "build_model", "list_models"]

@@ -10,9 +10,10 @@ import functools
 import os
 import pickle
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,11 +89,11 @@ _C2_PARAM = {"w": "weight", "b": "bias", "s": "weight", "rm": "running_mean", "r
 _C2_CONV = {"a": "conv1", "b": "conv2", "c": "conv3"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _prefix_regex(template: str) -> re.Pattern:
     pattern = re.escape(template)
-    for field in "LSBC":
-        pattern = pattern.replace(re.escape("{%s}" % field), f"(?P<{field}>\\d+)")
+    for name in "LSBC":
+        pattern = pattern.replace(re.escape(f"{{{name}}}"), f"(?P<{name}>\\d+)")
     return re.compile(pattern)
 
 

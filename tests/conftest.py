@@ -45,8 +45,9 @@ def _private_cache(tmp_path_factory) -> None:
 def coco_images(shared_data) -> list[torch.Tensor]:
     """Two real coco128 photos as uint8 RGB CHW tensors."""
     from resnet_det.data.image_io import read_rgb
+    from resnet_det.utils.images import hwc_to_chw
     folder = shared_data / "coco128" / "train2017"
-    return [torch.from_numpy(read_rgb(p)).permute(2, 0, 1) for p in sorted(folder.glob("*.jpg"))[:2]]
+    return [hwc_to_chw(read_rgb(p)) for p in sorted(folder.glob("*.jpg"))[:2]]
 
 
 @pytest.fixture
@@ -70,6 +71,101 @@ def tiny_coco():
     return make
 
 
+def _randomise_norms(module: torch.nn.Module) -> torch.nn.Module:
+    """Give every batch norm (trainable or frozen) random statistics and affine parameters: fresh ones
+    are the identity in eval mode, which would hide a mis-mapped or mis-folded one."""
+    from resnet_det.modeling.norm import FrozenBatchNorm2d
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (torch.nn.BatchNorm2d, FrozenBatchNorm2d)):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+                if getattr(m, "num_batches_tracked", None) is not None:
+                    m.num_batches_tracked.fill_(123)
+    return module
+
+
+@pytest.fixture
+def randomise_norms():
+    return _randomise_norms
+
+
+# Short CPU runs of the quick-start configs, for the trainer tests.
+DEMO_CONFIGS = {"cls": "configs/demo_cls.yaml", "det": "configs/demo.yaml"}
+SMALL_RUNS = {
+    "cls": ["SOLVER.IMS_PER_BATCH", "32", "SOLVER.MAX_ITER", "30", "SOLVER.STEPS", "(20,)", "SOLVER.WARMUP_ITERS", "5",
+            "SOLVER.CHECKPOINT_PERIOD", "10", "TEST.EVAL_PERIOD", "0", "LOG_PERIOD", "5", "DETERMINISTIC", "True"],
+    "det": ["MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "4", "SOLVER.STEPS", "(3,)",
+            "SOLVER.WARMUP_ITERS", "2", "SOLVER.CHECKPOINT_PERIOD", "2", "LOG_PERIOD", "1",
+            "INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MIN_SIZE_TEST", "128", "DATALOADER.NUM_WORKERS", "0",
+            "TEST.IMS_PER_BATCH", "2", "DETERMINISTIC", "True"],
+}
+
+
+def _detector_cfg(**overrides):
+    """detectron2's C4 defaults (``get_cfg()``) with dotted-key ``overrides``, e.g. ``**{"MODEL.MASK_ON": True}``."""
+    from resnet_det.config import get_cfg
+    cfg = get_cfg()
+    for key, value in overrides.items():
+        *path, name = key.split(".")
+        node = cfg
+        for part in path:
+            node = node[part]
+        if name not in node:
+            raise KeyError(f"no config key {key}")
+        node[name] = value
+    return cfg
+
+
+@pytest.fixture
+def detector_cfg():
+    return _detector_cfg
+
+
+@pytest.fixture
+def small_run_args():
+    """``small_run_args(task)``: the command-line arguments (``--config`` and overrides) of a short CPU
+    run of the ``"cls"`` or ``"det"`` quick-start config; more ``KEY VALUE`` pairs may follow."""
+    return lambda task: ["--config", DEMO_CONFIGS[task], *SMALL_RUNS[task]]
+
+
+@pytest.fixture
+def small_run(small_run_args):
+    """``small_run(task, output_dir, *overrides)``: the config of that short run, writing to ``output_dir``."""
+    from resnet_det.config import load_config
+
+    def make(task: str, output_dir, *overrides: str):
+        _, config, *small = small_run_args(task)
+        return load_config(config, [*small, "OUTPUT_DIR", str(output_dir), *overrides])
+    return make
+
+
+@pytest.fixture
+def small_trainer(small_run):
+    """``small_trainer(task, output_dir, *overrides)``: the trainer of that short run."""
+    from resnet_det.engine.cls_trainer import ClassificationTrainer
+    from resnet_det.engine.det_trainer import DetectionTrainer
+    trainers = {"cls": ClassificationTrainer, "det": DetectionTrainer}
+    return lambda task, output_dir, *overrides: trainers[task](small_run(task, output_dir, *overrides))
+
+
+def _final_weights(output_dir) -> dict[str, torch.Tensor]:
+    return torch.load(Path(output_dir) / "model_final.pth", weights_only=True)["model"]
+
+
+def _assert_same_final_weights(a, b) -> None:
+    """The ``model_final.pth`` of two runs hold equal tensors under equal names."""
+    wa, wb = _final_weights(a), _final_weights(b)
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.fixture
+def assert_same_final_weights():
+    return _assert_same_final_weights
+
+
 def _random_affine(norm: torch.nn.Module) -> None:
     norm.weight.uniform_(0.5, 1.5)
     norm.bias.uniform_(-0.2, 0.2)
@@ -87,19 +183,19 @@ def calibrate_frozen_bn():
     return _calibrate_frozen_bn
 
 
-def _assert_same_detections(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> None:
-    """Equal detections up to float rounding (boxes within 0.1 px, scores within 0.1%, mask IoU above
-    0.99), matched as sets: detections with equal scores can leave NMS in either order."""
+def _assert_same_detections(expected, got) -> None:
+    """Equal :class:`Instances` up to float rounding (boxes within 0.1 px, scores within 0.1%, mask IoU
+    above 0.99), matched as sets: detections with equal scores can leave NMS in either order."""
     from torchvision.ops import box_iou
-    assert len(got["boxes"]) == len(expected["boxes"])
-    iou = box_iou(expected["boxes"], got["boxes"])
-    iou[expected["labels"][:, None] != got["labels"][None]] = 0
+    assert len(got.boxes) == len(expected.boxes)
+    iou = box_iou(expected.boxes, got.boxes)
+    iou[expected.labels[:, None] != got.labels[None]] = 0
     best_iou, match = iou.max(dim=1)
     assert len(set(match.tolist())) == len(match) and (best_iou > 0.995).all(), best_iou.min()
-    assert (got["boxes"][match] - expected["boxes"]).abs().max() < 0.1
-    assert torch.allclose(got["scores"][match], expected["scores"], rtol=1e-3, atol=0)
-    if "masks" in expected:
-        a, b = expected["masks"], got["masks"][match]
+    assert (got.boxes[match] - expected.boxes).abs().max() < 0.1
+    assert torch.allclose(got.scores[match], expected.scores, rtol=1e-3, atol=0)
+    if expected.masks is not None:
+        a, b = expected.masks, got.masks[match]
         inter, union = (a & b).flatten(1).sum(1), (a | b).flatten(1).sum(1)
         mask_iou = torch.where(union > 0, inter / union.clamp(min=1), 1.0)  # both empty: agree
         assert (mask_iou > 0.99).all(), mask_iou.min()

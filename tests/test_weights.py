@@ -9,23 +9,20 @@ import torch
 import torchvision
 
 from resnet_det import build_model
-from resnet_det.weights import (Weights, WeightsFileError, WeightsMismatchError, caffe2_to_resnet_det,
-                                detect_format, get_weight_style, infer_arch, load_state_dict_checked,
-                                load_weights, save_weights)
+from resnet_det.weights import (
+    Weights,
+    WeightsFileError,
+    WeightsMismatchError,
+    caffe2_to_resnet_det,
+    detect_format,
+    get_weight_style,
+    infer_arch,
+    load_state_dict_checked,
+    load_weights,
+    save_weights,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _trained_like(name: str, **kwargs) -> torch.nn.Module:
-    """A model whose batch-norm statistics are not the defaults, so mapping errors show."""
-    model = build_model(name, **kwargs)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.num_batches_tracked.fill_(123)
-            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
-    return model.eval()
 
 
 def _assert_state_equal(a: dict, b: dict) -> None:
@@ -37,8 +34,8 @@ def _assert_state_equal(a: dict, b: dict) -> None:
 
 @pytest.mark.parametrize("style", ["caffe", "torchvision"])
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
-def test_detectron2_pkl_round_trip_is_bit_exact(tmp_path, name, style):
-    model = _trained_like(name, stride_in_1x1=get_weight_style(style).stride_in_1x1)
+def test_detectron2_pkl_round_trip_is_bit_exact(tmp_path, name, style, randomise_norms):
+    model = randomise_norms(build_model(name, stride_in_1x1=get_weight_style(style).stride_in_1x1)).eval()
     save_weights(Weights(model.state_dict(), style, name), tmp_path / "w.pkl", "detectron2")
     raw = pickle.load(open(tmp_path / "w.pkl", "rb"))
     assert raw["matching_heuristics"] and isinstance(raw["model"]["res2.0.conv1.weight"], np.ndarray)
@@ -70,8 +67,8 @@ def _to_caffe2_name(key: str) -> str:
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
-def test_msra_caffe2_blobs_load_with_folded_batchnorm(tmp_path, name):
-    ref = _trained_like(name, stride_in_1x1=True)
+def test_msra_caffe2_blobs_load_with_folded_batchnorm(tmp_path, name, randomise_norms):
+    ref = randomise_norms(build_model(name, stride_in_1x1=True)).eval()
     blobs = {}
     for mod_name, m in ref.named_modules():
         if isinstance(m, torch.nn.BatchNorm2d):

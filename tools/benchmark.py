@@ -28,17 +28,19 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 import torchvision
 
 from resnet_det import build_model
+from resnet_det.data.batches import ImageBatch
 from resnet_det.data.file_batches import FileBatches
-from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.norm import calibrate_frozen_norms
+from resnet_det.modeling.preprocess import Normalize
 from resnet_det.utils.syncs import HostSyncCounter
 
 if TYPE_CHECKING:
@@ -111,7 +113,7 @@ def load_row(batches: Iterator, model: str, batch: int, device: torch.device, ar
 
 def classification_steps(model: torch.nn.Module, logits: Callable, batch: int, size: int, device: torch.device,
                          precision: str, channels_last: bool,
-                         files: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
+                         files: Iterator[ImageBatch] | None = None
                          ) -> dict[str, Callable[[], None]]:
     """A training step and an inference step on fixed random data; with ``files`` (uint8 batches
     from the real pipeline), also a training step on those, normalised on the device as the trainer does."""
@@ -138,8 +140,8 @@ def classification_steps(model: torch.nn.Module, logits: Callable, batch: int, s
             logits(model, x)
 
     def train_files() -> None:
-        images, labels = next(files)
-        train(normalize(images).contiguous(memory_format=fmt), labels)
+        batch = next(files)
+        train(normalize(batch.images).contiguous(memory_format=fmt), batch.labels)
 
     steps = {"train": train, "infer": infer}
     if files is not None:
@@ -229,7 +231,8 @@ def _ours(args: argparse.Namespace, device: torch.device) -> tuple[torch.nn.Modu
                              "INPUT.MIN_SIZE_TEST", str(min(args.height, args.width)),
                              "INPUT.MAX_SIZE_TRAIN", str(max(args.height, args.width)),
                              "INPUT.MAX_SIZE_TEST", str(max(args.height, args.width)),
-                             "SOLVER.AMP.ENABLED", str(args.precision == "bf16"), "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
+                             "SOLVER.AMP.ENABLED", str(args.precision == "bf16"),
+                             "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0",
                              "MODEL.RPN.NMS_THRESH", str(_NO_SUPPRESSION),
                              "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", str(args.train_rois),
                              "MODEL.RPN.POST_NMS_TOPK_TEST", str(args.test_proposals)])
@@ -326,13 +329,14 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
         # Identity frozen norms let random activations grow until every RPN box decodes outside the
         # image: no proposals, no head work. Calibrated, the heads get their real workload.
         model.eval()
-        calibrate_frozen_norms(model, lambda: infer(images[:1]))
+        calibrate_frozen_norms(model, lambda infer=infer: infer(images[:1]))
         # lr 0: the update is computed in full but leaves the random weights alone, so activations
         # stay as finite as in the first step however long the benchmark runs.
         opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0, momentum=0.9)
 
         def train(batch_images: list[torch.Tensor] = images[:args.train_batch], batch_targets: list[dict] = targets,
-                  model: torch.nn.Module = model, loss_of: Callable = loss_of, opt: torch.optim.Optimizer = opt) -> None:
+                  model: torch.nn.Module = model, loss_of: Callable = loss_of,
+                  opt: torch.optim.Optimizer = opt) -> None:
             model.train()
             loss = loss_of(batch_images, batch_targets)
             opt.zero_grad(set_to_none=True)
@@ -342,7 +346,12 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
         steps[name, "train", args.train_batch] = train
         if source is not None and name == "resnet_det":
             files = source.iterate(0)
-            steps[name, "train_files", args.train_batch] = lambda train=train, files=files: train(*next(files))
+
+            def train_files(train: Callable = train, files: Iterator = files) -> None:
+                batch = next(files)
+                train(batch.images, batch.targets)
+
+            steps[name, "train_files", args.train_batch] = train_files
         for n in args.infer_batches:
             steps[name, "infer", n] = lambda n=n, model=model, infer=infer: (model.eval(),
                                                                             torch.no_grad()(infer)(images[:n]))

@@ -59,9 +59,16 @@ def run_all(configs: list[str], root: str, out: Path, parallel: int, train_eval_
             metrics = json.loads((out / name / "metrics.json").read_text())
             metrics["process_seconds"] = time.perf_counter() - start
             results[name] = metrics
-            print(f"finished {name}: test error {metrics['top1_error']:.2f}%", flush=True)
+            print(f"finished {name}: test error {_error(metrics, 0):.2f}%", flush=True)
         time.sleep(1)
     return results
+
+
+def _error(metrics: dict, test_set: int | str) -> float:
+    """Top-1 error on a run's ``test_set`` (a name, or its position in DATASETS.TEST) from its metrics.json."""
+    results = metrics["results"]
+    name = list(results)[test_set] if isinstance(test_set, int) else test_set
+    return results[name]["classification"]["top1_error"]
 
 
 def _first_test_set(config: Path, overrides: list[str]) -> str:
@@ -74,8 +81,7 @@ def results_table(results: dict[str, dict], train_eval_set: str) -> str:
             "|---|---:|---:|---:|---:|---:|"]
     for name, m in results.items():
         paper = PAPER_TEST_ERROR.get(name)
-        train_err = m["datasets"][train_eval_set]["top1_error"]
-        rows.append(f"| {name} | {m['top1_error']:.2f} | {paper if paper else '-'} | {train_err:.2f} "
+        rows.append(f"| {name} | {_error(m, 0):.2f} | {paper if paper else '-'} | {_error(m, train_eval_set):.2f} "
                     f"| {m['iterations']} | {m['wall_time_s']:.0f} |")
     return "\n".join(rows)
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from resnet_det.weights import (FORMATS, WEIGHT_STYLES, WRITABLE_FORMATS, WeightsFileError,
-                                load_weights, save_weights)
+from resnet_det.weights import FORMATS, WEIGHT_STYLES, WRITABLE_FORMATS, WeightsFileError, load_weights, save_weights
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,23 +10,11 @@ from __future__ import annotations
 import sys
 
 from resnet_det.engine.cls_trainer import ClassificationTrainer
-from resnet_det.engine.distributed import is_main_process
-from resnet_det.engine.launch import default_argument_parser, setup
+from resnet_det.engine.launch import run
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = default_argument_parser(__doc__).parse_args(argv)
-    trainer = ClassificationTrainer(setup(args))
-    trainer.load(args.resume)
-    if args.eval_only:
-        results = trainer.evaluate()
-    else:
-        results = trainer.train()["datasets"]
-    if is_main_process():
-        for name, r in results.items():
-            print(f"{name}: top-1 error {r['top1_error']:.2f}%  top-5 error {r['top5_error']:.2f}%  "
-                  f"({r['num_images']} images)")
-    return 0
+    return run(ClassificationTrainer, __doc__, argv)
 
 
 if __name__ == "__main__":

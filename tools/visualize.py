@@ -45,9 +45,13 @@ def main(argv: list[str] | None = None) -> int:
             prediction = model([image])[0]
         rgb = image.permute(1, 2, 0).numpy()
         stem = str(target["image_id"])
-        for suffix, instances, threshold in (("pred", prediction, args.score_threshold), ("gt", target, 0.0)):
-            drawn = draw_instances(rgb, instances, dataset.classes, threshold)
-            cv2.imwrite(str(out_dir / f"{stem}_{suffix}.png"), drawn[:, :, ::-1])
+        drawn = {"pred": draw_instances(rgb, prediction.boxes, prediction.labels, dataset.classes,
+                                        scores=prediction.scores, masks=prediction.masks,
+                                        score_threshold=args.score_threshold),
+                 "gt": draw_instances(rgb, target["boxes"], target["labels"], dataset.classes,
+                                      masks=target["masks"].bool() if "masks" in target else None)}
+        for suffix, picture in drawn.items():
+            cv2.imwrite(str(out_dir / f"{stem}_{suffix}.png"), picture[:, :, ::-1])
     print(f"wrote {2 * min(args.num_images, len(dataset))} images to {out_dir}")
     return 0
 

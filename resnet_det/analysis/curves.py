@@ -29,12 +29,13 @@ def read_curves(run_dir: str | Path, test_set: str | None = None) -> Curves:
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     test_set = test_set or config["DATASETS"]["TEST"][0]
     train, test = {}, {}
+    test_key = f"{test_set}/classification/top1_error"  # as the evaluation hook flattens results
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
         record = json.loads(line)
         if "train_top1_error" in record:
             train[record["iteration"]] = record["train_top1_error"]
-        if f"{test_set}/top1_error" in record:
-            test[record["iteration"]] = record[f"{test_set}/top1_error"]
+        if test_key in record:
+            test[record["iteration"]] = record[test_key]
     return Curves(config["MODEL"]["ARCH"], train, test)
 
 

@@ -1,13 +1,13 @@
 """Shared figure helpers: headless matplotlib, the paper's model names, saving."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import matplotlib
 
 matplotlib.use("Agg")  # servers have no display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def pretty_name(arch: str) -> str:
@@ -15,7 +15,7 @@ def pretty_name(arch: str) -> str:
     return arch.replace("cifar_", "").replace("resnet", "ResNet-").replace("plain", "plain-")
 
 
-def save_figure(fig: "plt.Figure", axes: Iterable["plt.Axes"], out: str | Path) -> Path:
+def save_figure(fig: plt.Figure, axes: Iterable[plt.Axes], out: str | Path) -> Path:
     """Grid and legend on every axis, tight layout, write ``out`` as PNG and free the figure."""
     for ax in axes:
         ax.grid(alpha=0.3)

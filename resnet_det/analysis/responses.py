@@ -16,6 +16,7 @@ from resnet_det.data.classification import load_classification_dataset
 from resnet_det.modeling.blocks import ConvNorm
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_model
+from resnet_det.utils.images import hwc_to_chw
 from resnet_det.weights import load_state_dict_checked, load_weights
 
 
@@ -66,7 +67,7 @@ def plot_fig7(stds: dict[str, list[float]], out: str | Path) -> Path:
 def fig7(checkpoints: list[str], dataset: str, root: str, num_images: int, out: str | Path) -> dict[str, list[float]]:
     """Response stds of each checkpoint's 3x3 layers on ``num_images`` images of ``dataset``; plot them."""
     data = load_classification_dataset(dataset, root)
-    images = torch.from_numpy(data.images[:num_images]).permute(0, 3, 1, 2)
+    images = hwc_to_chw(data.images[:num_images])
     stds = {}
     for path in checkpoints:
         weights = load_weights(path)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import yaml
 from fvcore.common.config import CfgNode

@@ -1,1 +1,2 @@
-"""Datasets (CIFAR-10, built-in synthetic shapes) and the loaders that feed the trainers."""
+"""Datasets (CIFAR-10, ImageNet, COCO, PASCAL VOC, the built-in shapes), their catalog and metadata, and the
+batch sources that feed the trainers and evaluators."""

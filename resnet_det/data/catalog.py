@@ -1,11 +1,14 @@
-"""Detection datasets by name: COCO, PASCAL VOC, the built-in shapes, and COCO-format sets a user registers."""
+"""Detection datasets by name: COCO, PASCAL VOC, the built-in shapes, and COCO-format sets a user registers;
+and every dataset's metadata, which says how its test set is scored."""
 from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from resnet_det.data.classification import DATASET_NAMES as CLASSIFICATION_DATASETS
 from resnet_det.data.coco import CocoDetection
 from resnet_det.data.image_io import DEFAULT_MAX_PIXELS
 from resnet_det.data.paths import DatasetNotFoundError, datasets_root
@@ -27,7 +30,38 @@ _GENERATED: dict[str, Callable[[], tuple[Path, Path]]] = {
 }
 _REGISTERED: dict[str, tuple[Path, Path]] = {}
 # PASCAL VOC name -> (year, ImageSets/Main split) under <root>/VOC<year> or <root>/VOCdevkit/VOC<year>.
-_VOC = {f"voc_{year}_{split}": (year, split) for year in ("2007", "2012") for split in ("trainval", "test", "train", "val")}
+_VOC = {f"voc_{year}_{split}": (year, split)
+        for year in ("2007", "2012") for split in ("trainval", "test", "train", "val")}
+
+
+@dataclass(frozen=True)
+class DatasetMetadata:
+    """What scoring a dataset needs besides its images and annotations (detectron2's ``MetadataCatalog``).
+
+    ``evaluator_type`` is ``"coco"``, ``"pascal_voc"`` or ``"classification"``; ``year`` is a VOC
+    set's year, which picks its AP (the 11-point metric for 2007, the area for 2012).
+    """
+
+    evaluator_type: str
+    year: str | None = None
+
+
+def dataset_metadata(name: str) -> DatasetMetadata:
+    """The metadata of a dataset known by ``name`` (every COCO-format set is scored as COCO)."""
+    if name in _VOC:
+        return DatasetMetadata("pascal_voc", year=_VOC[name][0])
+    if name in CLASSIFICATION_DATASETS:
+        return DatasetMetadata("classification")
+    _check_coco_name(name)
+    return DatasetMetadata("coco")
+
+
+def _check_coco_name(name: str) -> None:
+    """Raise the catalog's KeyError, listing the names it knows, unless ``name`` is a COCO-format set."""
+    if name not in _REGISTERED and name not in _GENERATED and name not in _COCO_BUILTINS:
+        known = sorted([*_COCO_BUILTINS, *_GENERATED, *_REGISTERED, *_VOC, *CLASSIFICATION_DATASETS])
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(known)} "
+                       "(register others with DATASETS.REGISTER or register_coco_instances)")
 
 
 def register_coco_instances(name: str, json_file: str | os.PathLike, image_root: str | os.PathLike) -> None:
@@ -51,13 +85,10 @@ def coco_dataset_paths(name: str, root: str = "") -> tuple[Path, Path]:
         json_file, image_root = _REGISTERED[name]
     elif name in _GENERATED:
         return _GENERATED[name]()
-    elif name in _COCO_BUILTINS:
+    else:
+        _check_coco_name(name)
         base = datasets_root(root)
         json_file, image_root = (base / p for p in _COCO_BUILTINS[name])
-    else:
-        known = sorted([*_COCO_BUILTINS, *_GENERATED, *_REGISTERED, *_VOC])
-        raise KeyError(f"unknown detection dataset {name!r}; known: {', '.join(known)} "
-                       "(register others with DATASETS.REGISTER or register_coco_instances)")
     for path in (json_file, image_root):
         if not path.exists():
             raise DatasetNotFoundError(f"dataset {name}: {path} not found (set $RESNET_DET_DATASETS or DATASETS.ROOT)")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np

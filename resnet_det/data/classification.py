@@ -5,28 +5,29 @@ there; image-file datasets (ImageNet) are decoded and augmented by DataLoader wo
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from resnet_det.config import CfgNode
+from resnet_det.data.batches import ViewBatch
 from resnet_det.data.cifar import CIFAR10_CLASSES, load_cifar10
 from resnet_det.data.file_batches import FileBatches, file_eval_batches
 from resnet_det.data.imagenet import load_imagenet_split
 from resnet_det.data.paths import datasets_root
 from resnet_det.data.shapes import SHAPES, make_classification_set
 from resnet_det.data.tensor_batches import TensorBatches
-from resnet_det.evaluation.classification import array_eval_batches
+from resnet_det.utils.images import hwc_to_chw
 
 # Built-in shapes: a small train set and a disjoint test set (different seeds).
 _SHAPES_SPLITS = {"train": (6000, 0), "test": (1000, 1)}
 # The paper's CIFAR-10 analysis split: 45k train / 5k validation from a fixed shuffle of train.
 _CIFAR_HOLDOUT = 5000
 
-EvalBatches = Iterator[tuple[list[torch.Tensor], torch.Tensor]]
+EvalBatches = Iterator[ViewBatch]
 
 
 @dataclass
@@ -69,7 +70,16 @@ def load_classification_dataset(name: str, root: str = "") -> ArrayDataset | Fil
 
 
 def _nchw(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
+    return hwc_to_chw(images).contiguous().to(device)
+
+
+def array_eval_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, rank: int = 0,
+                       world_size: int = 1) -> EvalBatches:
+    """Single-view batches of this rank's share (every ``world_size``-th image) of in-memory images."""
+    local = torch.arange(rank, len(images), world_size, device=images.device)
+    for start in range(0, len(local), batch_size):
+        idx = local[start:start + batch_size]
+        yield ViewBatch([images[idx]], labels[idx])
 
 
 def build_train_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, device: torch.device,
@@ -88,7 +98,7 @@ def build_train_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, devic
 
 def build_eval_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, device: torch.device,
                        rank: int, world_size: int) -> Callable[[], EvalBatches]:
-    """A function giving a fresh pass over this rank's share of ``dataset`` as ``(views, labels)``."""
+    """A function giving a fresh pass over this rank's share of ``dataset``."""
     if isinstance(dataset, ArrayDataset):
         images, labels = _nchw(dataset.images, device), torch.from_numpy(dataset.labels).to(device)
         return lambda: array_eval_batches(images, labels, cfg.TEST.IMS_PER_BATCH, rank, world_size)

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
+
+from resnet_det.data.sampling import draw_short_side
+from resnet_det.utils.images import shorter_side_shape
 
 # AlexNet's PCA lighting noise on RGB in [0, 1] (the "standard colour augmentation" of the paper).
 _PCA_EIGVAL = torch.tensor([0.2175, 0.0188, 0.0045])
@@ -16,19 +19,13 @@ _PCA_EIGVEC = torch.tensor([[-0.5675, 0.7192, 0.4009],
                             [-0.5836, -0.6948, 0.4203]])
 
 
-def _shorter_side_size(h: int, w: int, size: int) -> tuple[int, int]:
-    """``(height, width)`` with the shorter side ``size`` and the aspect ratio of ``h`` x ``w`` kept."""
-    scale = size / min(h, w)
-    return max(size, round(h * scale)), max(size, round(w * scale))
-
-
 def _interpolation(scale: float) -> int:
     return cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR  # area averaging keeps shrinking alias-free
 
 
 def resize_shorter(image: np.ndarray, size: int) -> np.ndarray:
     """Resize so that the shorter side is ``size``, keeping the aspect ratio."""
-    new_h, new_w = _shorter_side_size(*image.shape[:2], size)
+    new_h, new_w = shorter_side_shape(*image.shape[:2], size)
     if (new_h, new_w) == image.shape[:2]:
         return image
     return cv2.resize(image, (new_w, new_h), interpolation=_interpolation(new_h / image.shape[0]))
@@ -45,10 +42,10 @@ def resized_crop(image: np.ndarray, size: tuple[int, int], top: int, left: int, 
     """The ``crop`` x ``crop`` window at ``(top, left)`` of ``image`` resized to ``size`` (h, w),
     resizing only the source pixels that window reads.
 
-    Resizing an ImageNet image whole to a shorter side of up to 480 and keeping 224 x 224 of it
-    cost 0.85 ms of the 2.9 ms a training sample took on one core; the whole view now takes 0.37 ms.
-    The window sits within half a pixel of where the whole resize puts it (the part resized starts
-    on a source pixel, which need not land on an output pixel), which a random crop does not mind.
+    A random crop keeps a fraction of a scaled ImageNet image, so resizing the whole of it wastes
+    most of the work (BENCHMARKS.md has the timings). The window sits within half a pixel of where
+    the whole resize puts it (the part resized starts on a source pixel, which need not land on an
+    output pixel), which a random crop does not mind.
     """
     (h, w), (new_h, new_w) = image.shape[:2], size
     fy, fx = new_h / h, new_w / w
@@ -81,19 +78,12 @@ class View:
 
 def sample_view(height: int, width: int, rng: np.random.Generator, *, shorter_side: Sequence[int], sampling: str,
                 crop: int, flip: bool) -> View:
-    """Scale augmentation, a random crop and a random flip for an image of ``height`` x ``width``.
-
-    The shorter side is uniform in ``[min, max]`` of ``shorter_side`` (``sampling="range"``, the
-    paper's [256, 480]) or one of its values (``"choice"``). It needs the image's size alone, so
-    a loader that decodes on the GPU draws the view from the file's header.
+    """Scale augmentation (the shorter side drawn by :func:`draw_short_side`), a random crop and a
+    random flip for an image of ``height`` x ``width``. It needs the image's size alone, so a loader
+    that decodes on the GPU draws the view from the file's header.
     """
-    if sampling == "range":
-        side = int(rng.integers(min(shorter_side), max(shorter_side) + 1))
-    elif sampling == "choice":
-        side = int(shorter_side[rng.integers(len(shorter_side))])
-    else:
-        raise ValueError(f"unknown size sampling {sampling!r}; expected range or choice")
-    h, w = _shorter_side_size(height, width, max(side, crop))
+    side = draw_short_side(rng, shorter_side, sampling)
+    h, w = shorter_side_shape(height, width, max(side, crop))
     top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
     return View((h, w), top, left, crop, bool(flip and rng.random() < 0.5))
 

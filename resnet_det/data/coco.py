@@ -16,6 +16,7 @@ from resnet_det.data.boxes import clip_xyxy
 from resnet_det.data.coco_json import load_coco_json
 from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, read_rgb
 from resnet_det.data.paths import DatasetNotFoundError
+from resnet_det.utils.images import hwc_to_chw
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class CocoDetection:
         """The 3 x H x W uint8 image, checked against the json's size (raises ImageDecodeError)."""
         path = self.image_root / self.coco.imgs[self.image_ids[index]]["file_name"]
         image = read_rgb(path, expected_size=self.image_size(index), max_pixels=self.max_image_pixels)
-        return torch.from_numpy(image).permute(2, 0, 1)
+        return hwc_to_chw(image)
 
     def target(self, index: int) -> dict:
         """Boxes (clipped x1y1x2y2), contiguous labels, masks (with ``with_masks``) and the image id."""

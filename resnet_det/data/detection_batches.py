@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from resnet_det.data.image_io import check_bad_image_policy, read_or_none, read_or_substitute
-from resnet_det.data.sampling import EpochStream, IterationSlots
+from resnet_det.config import CfgNode
+from resnet_det.data.batches import DetectionBatch
+from resnet_det.data.image_io import read_or_none, read_or_substitute
+from resnet_det.data.sampling import EpochStream, IterationSlots, draw_short_side
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +48,12 @@ class _TrainImages(Dataset):
         rng = self.stream.rng(iteration, self.stream.local_slots[slot])
         if self.flip and rng.random() < 0.5:
             image, target = hflip(image, target)
-        if self.sampling == "range":
-            target["short_side"] = int(rng.integers(min(self.min_sizes), max(self.min_sizes) + 1))
-        else:
-            target["short_side"] = int(self.min_sizes[rng.integers(len(self.min_sizes))])
+        target["short_side"] = draw_short_side(rng, self.min_sizes, self.sampling)
         return image, target
 
 
-def _as_lists(batch):
-    return [b[0] for b in batch], [b[1] for b in batch]
+def _as_batch(samples: list[tuple[torch.Tensor | None, dict]]) -> DetectionBatch:
+    return DetectionBatch([image for image, _ in samples], [target for _, target in samples])
 
 
 def usable_indices(dataset, name: str) -> list[int]:
@@ -79,26 +78,33 @@ class DetectionBatches:
         groups = np.array([dataset.is_landscape(i) for i in indices]) if group_by_aspect_ratio else None
         self.stream = EpochStream(len(indices), batch_size, seed=seed, rank=rank, world_size=world_size,
                                   groups=groups)
-        self.samples = _TrainImages(dataset, indices, self.stream, flip, min_sizes, sampling,
-                                    check_bad_image_policy(on_bad_image))
+        self.samples = _TrainImages(dataset, indices, self.stream, flip, min_sizes, sampling, on_bad_image)
         self.device, self.num_workers = device, num_workers
 
-    def iterate(self, start: int) -> Iterator[tuple[list[torch.Tensor], list[dict]]]:
+    @classmethod
+    def from_config(cls, cfg: CfgNode, dataset, device: torch.device, rank: int = 0,
+                    world_size: int = 1) -> DetectionBatches:
+        """The batches of ``dataset`` (``DATASETS.TRAIN`` loaded) as the config's SOLVER, INPUT and DATALOADER say."""
+        return cls(dataset, "+".join(cfg.DATASETS.TRAIN), cfg.SOLVER.IMS_PER_BATCH, seed=cfg.SEED,
+                   flip=cfg.INPUT.RANDOM_FLIP, min_sizes=cfg.INPUT.MIN_SIZE_TRAIN,
+                   sampling=cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING, device=device, num_workers=cfg.DATALOADER.NUM_WORKERS,
+                   rank=rank, world_size=world_size, group_by_aspect_ratio=cfg.DATALOADER.ASPECT_RATIO_GROUPING,
+                   on_bad_image=cfg.DATALOADER.ON_BAD_IMAGE)
+
+    def iterate(self, start: int) -> Iterator[DetectionBatch]:
         loader = DataLoader(self.samples, batch_sampler=IterationSlots(start, self.stream.local),
-                            num_workers=self.num_workers, collate_fn=_as_lists,
+                            num_workers=self.num_workers, collate_fn=_as_batch,
                             # Pinned, so the non-blocking copies below do not stall the GPU's queue.
                             pin_memory=self.device.type == "cuda", prefetch_factor=4 if self.num_workers else None)
-        for images, targets in loader:
-            yield ([im.to(self.device, non_blocking=True) for im in images],
-                   [{k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in t.items()}
-                    for t in targets])
+        for batch in loader:
+            yield batch.to(self.device)
 
 
 class _EvalImages(Dataset):
     """Item ``i``: image ``i`` (None if it cannot be read, under ``"skip"``) and its target."""
 
     def __init__(self, dataset, indices: range, on_bad_image: str) -> None:
-        self.dataset, self.indices, self.on_bad_image = dataset, indices, check_bad_image_policy(on_bad_image)
+        self.dataset, self.indices, self.on_bad_image = dataset, indices, on_bad_image
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -111,11 +117,17 @@ class _EvalImages(Dataset):
 
 
 def eval_batches(dataset, batch_size: int, num_workers: int, rank: int = 0, world_size: int = 1,
-                 on_bad_image: str = "skip") -> Iterator[tuple[list[torch.Tensor | None], list[dict]]]:
+                 on_bad_image: str = "skip") -> Iterator[DetectionBatch]:
     """This rank's share of the images (every ``world_size``-th) in lists of ``batch_size``.
 
     An unreadable image comes as None with its target, so that it still counts in the evaluation
     (as an image where nothing was found) under ``on_bad_image="skip"``.
     """
     shard = _EvalImages(dataset, range(rank, len(dataset), world_size), on_bad_image)
-    return iter(DataLoader(shard, batch_size=batch_size, num_workers=num_workers, collate_fn=_as_lists))
+    return iter(DataLoader(shard, batch_size=batch_size, num_workers=num_workers, collate_fn=_as_batch))
+
+
+def detection_test_batches(cfg: CfgNode, dataset, rank: int = 0, world_size: int = 1) -> Iterator[DetectionBatch]:
+    """:func:`eval_batches` of a test set with the config's TEST and DATALOADER settings."""
+    return eval_batches(dataset, cfg.TEST.IMS_PER_BATCH, cfg.DATALOADER.NUM_WORKERS, rank, world_size,
+                        cfg.DATALOADER.ON_BAD_IMAGE)

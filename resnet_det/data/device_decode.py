@@ -3,10 +3,9 @@
 The loader's workers then only read files, probe their headers and draw each image's view (its
 size is in the header); the main process decodes a whole batch in one call, with nvJPEG on a
 GPU (torchvision sends baseline JPEGs to the hardware decoder of A100 and later GPUs), and
-resizes, crops and flips there. On our 2-core test machine a worker spent 2.0 ms per ImageNet
-image, 1.2 of them decoding; reading, probing and drawing the view took it 0.13 ms. This is for
-hosts whose cores cannot keep up with the GPU: on a CPU the main process decodes one image at a
-time.
+resizes, crops and flips there; decoding is most of a worker's time per image (BENCHMARKS.md).
+This is for hosts whose cores cannot keep up with the GPU: on a CPU the main process decodes one
+image at a time.
 
 Files nvJPEG should not take (not JPEG, CMYK, progressive, EXIF-rotated) are decoded and viewed
 by the worker as without this option. A JPEG that nvJPEG refuses is decoded on the host instead,
@@ -17,16 +16,18 @@ and still ships them.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.io import ImageReadMode, decode_jpeg
 
+from resnet_det.data.batches import ImageBatch, LabelledImage
 from resnet_det.data.cls_transforms import View
 from resnet_det.data.image_io import EncodedImage, ImageDecodeError, decode_rgb, skip_training_image
+from resnet_det.utils.images import hwc_to_chw
 from resnet_det.utils.transfer import to_device
 
 # Pillow's modes of JPEGs that decode to the same RGB everywhere (YCbCr reports "RGB").
@@ -49,8 +50,8 @@ class JpegSample:
     label: int
 
 
-# A worker's item: a JPEG for the device, or a finished (view, label) pair of a file it decoded itself.
-Sample = JpegSample | tuple[torch.Tensor, int]
+# A worker's item: a JPEG for the device, or a finished sample of a file it decoded itself.
+Sample = JpegSample | LabelledImage
 
 
 @dataclass
@@ -69,7 +70,7 @@ def pack(samples: list[Sample]) -> DeviceBatch:
     datas = [s.encoded.data for s in samples if isinstance(s, JpegSample)]
     lengths = [len(d) for d in datas]
     jpegs = np.empty(sum(lengths), np.uint8)
-    for start, data in zip(np.cumsum([0] + lengths[:-1]), datas):
+    for start, data in zip(np.cumsum([0, *lengths[:-1]]), datas):
         jpegs[start:start + len(data)] = np.frombuffer(data, np.uint8)
     stripped = [JpegSample(dataclasses.replace(s.encoded, data=b""), s.view, s.label) if isinstance(s, JpegSample)
                 else s for s in samples]
@@ -103,7 +104,7 @@ def _decode_one(jpeg: torch.Tensor, sample: JpegSample, device: torch.device) ->
         image = decode_rgb(dataclasses.replace(sample.encoded, data=jpeg.numpy().tobytes()))
     except ImageDecodeError as e:
         return e
-    return torch.from_numpy(image).permute(2, 0, 1).to(device)
+    return hwc_to_chw(image).to(device)
 
 
 def _decode_all(jpegs: list[torch.Tensor], samples: list[JpegSample],
@@ -116,17 +117,17 @@ def _decode_all(jpegs: list[torch.Tensor], samples: list[JpegSample],
         return [_decode_one(jpeg, sample, device) for jpeg, sample in zip(jpegs, samples)]
 
 
-def decode_batch(batch: DeviceBatch, device: torch.device, on_bad_image: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(images, labels)`` on ``device``: N x 3 x crop x crop uint8 and N int64.
+def decode_batch(batch: DeviceBatch, device: torch.device, on_bad_image: str) -> ImageBatch:
+    """The batch's images (N x 3 x crop x crop uint8) and labels (N int64) on ``device``.
 
     An image that cannot be decoded is logged and replaced by the next good one of the batch
     (so the batch keeps its size), or raised under ``on_bad_image="fail"``.
     """
     samples = batch.samples
     first = samples[0]
-    crop = first.view.crop if isinstance(first, JpegSample) else first[0].shape[-1]
+    crop = first.view.crop if isinstance(first, JpegSample) else first.image.shape[-1]
     out = torch.empty(len(samples), 3, crop, crop, dtype=torch.uint8, device=device)
-    labels = [s.label if isinstance(s, JpegSample) else s[1] for s in samples]
+    labels = [s.label for s in samples]
     positions = [i for i, s in enumerate(samples) if isinstance(s, JpegSample)]
     jpegs = list(torch.split(batch.jpegs, batch.lengths))
     bad, targets, images, views = set(), [], [], []
@@ -141,7 +142,7 @@ def decode_batch(batch: DeviceBatch, device: torch.device, on_bad_image: str) ->
     apply_views(images, views, targets)
     for i, sample in enumerate(samples):
         if not isinstance(sample, JpegSample):
-            out[i].copy_(to_device(sample[0], device))
+            out[i].copy_(to_device(sample.image, device))
     good = [i for i in range(len(samples)) if i not in bad]
     if not good:
         raise ImageDecodeError(f"none of the {len(samples)} images of a training batch could be decoded, "
@@ -150,4 +151,4 @@ def decode_batch(batch: DeviceBatch, device: torch.device, on_bad_image: str) ->
         j = next((k for k in good if k > i), good[0])
         out[i].copy_(out[j])
         labels[i] = labels[j]
-    return out, to_device(torch.tensor(labels), device)
+    return ImageBatch(out, to_device(torch.tensor(labels), device))

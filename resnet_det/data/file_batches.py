@@ -2,24 +2,29 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from resnet_det.data.batches import UNREADABLE, ImageBatch, LabelledImage, ViewBatch
 from resnet_det.data.cls_transforms import eval_views, sample_view, train_view
 from resnet_det.data.device_decode import JpegSample, Sample, decode_batch, device_decodable, pack
-from resnet_det.data.image_io import (DEFAULT_MAX_PIXELS, EncodedImage, check_bad_image_policy, decode_rgb,
-                                     read_encoded, read_or_none, read_or_substitute, read_rgb)
+from resnet_det.data.image_io import (
+    DEFAULT_MAX_PIXELS,
+    EncodedImage,
+    decode_rgb,
+    read_encoded,
+    read_or_none,
+    read_or_substitute,
+    read_rgb,
+)
 from resnet_det.data.sampling import EpochStream, IterationSlots
+from resnet_det.utils.images import hwc_to_chw
 
 logger = logging.getLogger(__name__)
-
-
-def _to_chw(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(image).permute(2, 0, 1)
 
 
 class _TrainSamples(Dataset):
@@ -28,7 +33,7 @@ class _TrainSamples(Dataset):
     def __init__(self, paths: Sequence[Path], labels: Sequence[int], stream: EpochStream, *, on_bad_image: str,
                  max_pixels: int, **view_kwargs) -> None:
         self.paths, self.labels, self.stream, self.view_kwargs = paths, labels, stream, view_kwargs
-        self.on_bad_image, self.max_pixels = check_bad_image_policy(on_bad_image), max_pixels
+        self.on_bad_image, self.max_pixels = on_bad_image, max_pixels
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -37,13 +42,13 @@ class _TrainSamples(Dataset):
         iteration, slot = key
         return int(self.stream.indices(iteration)[slot]), self.stream.rng(iteration, self.stream.local_slots[slot])
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: tuple[int, int]) -> LabelledImage:
         index, rng = self._index_and_rng(key)
         # An unreadable file is logged and replaced by a deterministic neighbour, so one bad JPEG
         # does not end a days-long run.
         position, image = read_or_substitute(lambda k: read_rgb(self.paths[k], max_pixels=self.max_pixels),
                                              index, len(self.paths), self.on_bad_image)
-        return _to_chw(train_view(image, rng, **self.view_kwargs)), self.labels[position]
+        return LabelledImage(hwc_to_chw(train_view(image, rng, **self.view_kwargs)), self.labels[position])
 
 
 class _DeviceSamples(_TrainSamples):
@@ -58,12 +63,12 @@ class _DeviceSamples(_TrainSamples):
         index, rng = self._index_and_rng(key)
         position, item = read_or_substitute(self._read, index, len(self.paths), self.on_bad_image)
         if isinstance(item, np.ndarray):
-            return _to_chw(train_view(item, rng, **self.view_kwargs)), self.labels[position]
+            return LabelledImage(hwc_to_chw(train_view(item, rng, **self.view_kwargs)), self.labels[position])
         return JpegSample(item, sample_view(item.height, item.width, rng, **self.view_kwargs), self.labels[position])
 
 
-def _stack(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.stack([x for x, _ in batch]), torch.tensor([y for _, y in batch])
+def _stack(batch: list[LabelledImage]) -> ImageBatch:
+    return ImageBatch(torch.stack([s.image for s in batch]), torch.tensor([s.label for s in batch]))
 
 
 class FileBatches:
@@ -86,7 +91,7 @@ class FileBatches:
             logger.warning("DATALOADER.DECODE_ON_DEVICE on %s: the main process decodes one image at a time, slower "
                            "than the workers would; the option is for GPUs", device)
 
-    def iterate(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def iterate(self, start: int) -> Iterator[ImageBatch]:
         """Batches for iterations ``start, start + 1, ...``, read (and decoded) ahead by the workers."""
         loader = DataLoader(self.samples, batch_sampler=IterationSlots(start, self.stream.local),
                             num_workers=self.num_workers, collate_fn=pack if self.decode_on_device else _stack,
@@ -96,20 +101,15 @@ class FileBatches:
             if self.decode_on_device:
                 yield decode_batch(batch, self.device, self.samples.on_bad_image)
             else:
-                images, labels = batch
-                yield images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
-
-
-# The label of a test image that could not be read: it matches no class, so the image counts as
-# misclassified and the error rate is never flattered by skipping it.
-UNREADABLE = -1
+                yield ImageBatch(batch.images.to(self.device, non_blocking=True),
+                                 batch.labels.to(self.device, non_blocking=True))
 
 
 class _EvalSamples(Dataset):
     def __init__(self, paths: Sequence[Path], labels: Sequence[int], max_pixels: int, on_bad_image: str,
                  **view_kwargs) -> None:
         self.paths, self.labels, self.max_pixels, self.view_kwargs = paths, labels, max_pixels, view_kwargs
-        self.on_bad_image = check_bad_image_policy(on_bad_image)
+        self.on_bad_image = on_bad_image
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -120,19 +120,19 @@ class _EvalSamples(Dataset):
                              "counting an unreadable test image as misclassified")
         if image is None:
             image, label = np.zeros((self.view_kwargs.get("resize", 256),) * 2 + (3,), np.uint8), UNREADABLE
-        return [_to_chw(v) for v in eval_views(image, **self.view_kwargs)], label
+        return [hwc_to_chw(v) for v in eval_views(image, **self.view_kwargs)], label
 
 
-def _stack_views(batch: list[tuple[list[torch.Tensor], int]]) -> tuple[list[torch.Tensor], torch.Tensor]:
+def _stack_views(batch: list[tuple[list[torch.Tensor], int]]) -> ViewBatch:
     num_views = len(batch[0][0])
-    return ([torch.stack([views[v] for views, _ in batch]) for v in range(num_views)],
-            torch.tensor([y for _, y in batch]))
+    return ViewBatch([torch.stack([views[v] for views, _ in batch]) for v in range(num_views)],
+                     torch.tensor([y for _, y in batch]))
 
 
 def file_eval_batches(paths: Sequence[Path], labels: Sequence[int], *, batch_size: int, num_workers: int,
                       rank: int = 0, world_size: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS,
-                      on_bad_image: str = "skip", **view_kwargs) -> Iterator[tuple[list[torch.Tensor], torch.Tensor]]:
-    """``(views, labels)`` batches of this rank's share of the images; each view is N x 3 x H x W.
+                      on_bad_image: str = "skip", **view_kwargs) -> Iterator[ViewBatch]:
+    """Batches of this rank's share of the images, each view N x 3 x H x W.
 
     Multi-scale views keep each image's aspect ratio, so they come one image per batch. Under
     ``on_bad_image="skip"`` an unreadable image comes as a black one labelled :data:`UNREADABLE`.

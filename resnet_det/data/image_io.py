@@ -14,9 +14,10 @@ from __future__ import annotations
 import io
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -25,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 logger = logging.getLogger(__name__)
 
 # 100 megapixels: a 12,000 x 8,000 photo still loads (about 300 MB decoded); a crafted PNG of
-# 0.9 MB claiming 30,000 x 30,000 (2.7 GB decoded, 31 s on our test machine) does not.
+# 0.9 MB claiming 30,000 x 30,000 (2.7 GB decoded) does not.
 DEFAULT_MAX_PIXELS = 100_000_000
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSING = {5, 6, 7, 8}  # EXIF orientations that swap width and height
@@ -113,7 +114,7 @@ def decode_rgb(encoded: EncodedImage, *, expected_size: tuple[int, int] | None =
     image = cv2.imdecode(np.frombuffer(encoded.data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise ImageDecodeError(f"{path}: corrupt or truncated {encoded.format} data ({len(encoded.data)} bytes)")
-    # In place: a reversed-channel numpy copy cost 0.75 ms of a 2.0 ms ImageNet read, this 0.05 ms.
+    # In place: a reversed-channel numpy copy would be a large part of the read (BENCHMARKS.md).
     return apply_exif_orientation(cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image), orientation)
 
 

@@ -5,8 +5,8 @@ uninterrupted run drew at ``k``.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from itertools import count
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ class EpochStream:
         return range(self.rank * self.local, (self.rank + 1) * self.local)
 
     def _order(self, epoch: int) -> np.ndarray:
-        # Loader workers ask once per sample; a permutation of ImageNet's 1.28M costs ~50 ms, so
+        # Loader workers ask once per sample and a permutation of ImageNet's 1.28M is not free, so
         # each process keeps the current epoch's.
         if self._epoch_order is None or self._epoch_order[0] != epoch:
             rng = np.random.default_rng([self.seed, epoch])
@@ -81,6 +81,19 @@ class EpochStream:
         """A torch generator for whole-global-batch draws at ``iteration`` (slice with ``local_slots``)."""
         seed = int(np.random.default_rng([self.seed, iteration]).integers(2**63 - 1))
         return torch.Generator().manual_seed(seed)
+
+
+SIZE_SAMPLINGS = ("choice", "range")
+
+
+def draw_short_side(rng: np.random.Generator, sizes: Sequence[int], sampling: str) -> int:
+    """A training image's shorter side: one of ``sizes`` (``"choice"``) or uniform in their
+    ``[min, max]`` (``"range"``; the paper's ImageNet scale augmentation is [256, 480])."""
+    if sampling == "range":
+        return int(rng.integers(min(sizes), max(sizes) + 1))
+    if sampling == "choice":
+        return int(sizes[rng.integers(len(sizes))])
+    raise ValueError(f"unknown size sampling {sampling!r}; expected one of {SIZE_SAMPLINGS}")
 
 
 class IterationSlots(Sampler):

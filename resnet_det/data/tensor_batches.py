@@ -5,12 +5,13 @@ flipping whole batches on the device keeps a GPU busy where a per-sample loader 
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import count
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 
+from resnet_det.data.batches import ImageBatch
 from resnet_det.data.sampling import EpochStream
 from resnet_det.utils.transfer import to_device
 
@@ -30,8 +31,8 @@ class TensorBatches:
         self.stream = EpochStream(len(images), batch_size, seed=seed, rank=rank, world_size=world_size)
         self.pad, self.crop, self.flip = pad, crop, flip
 
-    def get(self, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(uint8 images, labels)`` for ``iteration``, augmented."""
+    def get(self, iteration: int) -> ImageBatch:
+        """The uint8 images and labels of ``iteration``, augmented."""
         idx = to_device(torch.from_numpy(self.stream.indices(iteration)), self.images.device)
         x, y = self.images[idx], self.labels[idx]
         gen, mine = self.stream.torch_generator(iteration), self.stream.local_slots
@@ -44,9 +45,9 @@ class TensorBatches:
         if self.flip:
             mirror = to_device(torch.rand(n, generator=gen)[mine.start:mine.stop] < 0.5, x.device)
             x = torch.where(mirror[:, None, None, None], x.flip(-1), x)
-        return x, y
+        return ImageBatch(x, y)
 
-    def iterate(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def iterate(self, start: int) -> Iterator[ImageBatch]:
         """Batches for iterations ``start, start + 1, ...``."""
         return (self.get(it) for it in count(start))
 

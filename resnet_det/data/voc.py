@@ -11,6 +11,7 @@ import torch
 from resnet_det.data.boxes import clip_xyxy
 from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, read_rgb
 from resnet_det.data.paths import DatasetNotFoundError
+from resnet_det.utils.images import hwc_to_chw
 
 logger = logging.getLogger(__name__)
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -115,7 +116,7 @@ class VOCDetection:
         """The 3 x H x W uint8 image, checked against the xml's size (raises ImageDecodeError)."""
         image = read_rgb(self.year_dir / "JPEGImages" / f"{self.ids[index]}.jpg", expected_size=self.image_size(index),
                          max_pixels=self.max_image_pixels)
-        return torch.from_numpy(image).permute(2, 0, 1)
+        return hwc_to_chw(image)
 
     def target(self, index: int) -> dict:
         ann = self.annotations[index]

@@ -1,1 +1,1 @@
-"""Training loops, checkpointing, schedules and the distributed plumbing they share."""
+"""Training: the hook-based loop, its hooks, the classification and detection trainers, checkpoints, schedules."""

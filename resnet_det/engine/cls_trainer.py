@@ -2,35 +2,29 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from resnet_det.config import CfgNode
+from resnet_det.data.batches import ImageBatch, ViewBatch
+from resnet_det.data.catalog import dataset_metadata
 from resnet_det.data.classification import build_eval_batches, build_train_batches, load_classification_dataset
 from resnet_det.data.cls_transforms import pca_lighting
-from resnet_det.engine.distributed import get_rank, get_world_size
-from resnet_det.engine.trainer import NonFiniteLossError, Trainer
-from resnet_det.evaluation.classification import evaluate_views, topk_correct
-from resnet_det.modeling import build_model
+from resnet_det.engine.train_loop import StepOutput
+from resnet_det.engine.trainer import Trainer
+from resnet_det.evaluation.classification import ClassificationEvaluator, topk_correct
+from resnet_det.evaluation.evaluator import DatasetEvaluator
 from resnet_det.modeling.preprocess import Normalize
-from resnet_det.weights import get_weight_style, load_state_dict_checked, load_weights
+from resnet_det.modeling.registry import build_classifier
+from resnet_det.utils.distributed import get_rank, get_world_size
+from resnet_det.weights import load_state_dict_checked, load_weights
 
 logger = logging.getLogger(__name__)
-__all__ = ["ClassificationTrainer", "NonFiniteLossError", "build_classifier"]
-
-
-def build_classifier(cfg: CfgNode) -> nn.Module:
-    """The registered model ``MODEL.ARCH`` with the config's classifier size and ResNet options."""
-    kwargs: dict[str, Any] = {"num_classes": cfg.MODEL.NUM_CLASSES, "norm": cfg.MODEL.RESNETS.NORM,
-                              "zero_init_last": cfg.MODEL.RESNETS.ZERO_INIT_LAST}
-    if cfg.MODEL.RESNETS.SHORTCUT:
-        kwargs["shortcut"] = cfg.MODEL.RESNETS.SHORTCUT
-    if not cfg.MODEL.ARCH.startswith("cifar_"):
-        kwargs["stride_in_1x1"] = get_weight_style(cfg.MODEL.WEIGHT_STYLE).stride_in_1x1
-    return build_model(cfg.MODEL.ARCH, **kwargs)
+__all__ = ["ClassificationTrainer"]
 
 
 class ClassificationTrainer(Trainer):
@@ -40,74 +34,73 @@ class ClassificationTrainer(Trainer):
 
     def __init__(self, cfg: CfgNode) -> None:
         super().__init__(cfg)
-        rank, world = get_rank(), get_world_size()
-        self.test_batches = {name: build_eval_batches(cfg, load_classification_dataset(name, cfg.DATASETS.ROOT),
-                                                      self.device, rank, world)
-                             for name in cfg.DATASETS.TEST}
         self.normalize = Normalize(cfg.MODEL.WEIGHT_STYLE).to(self.device)
-        self.model = build_classifier(cfg).to(self.device)
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.compile(self.model)
-        self._setup_optimizer()
-        self._batches = None
+        rank, world = get_rank(), get_world_size()
+        # Loaded (in-memory sets onto the device) once, and now, so a missing test set stops the run at start.
+        self._test_sources = {name: build_eval_batches(cfg, load_classification_dataset(name, cfg.DATASETS.ROOT),
+                                                       self.device, rank, world)
+                              for name in cfg.DATASETS.TEST}
 
-    @property
-    def batches(self):
-        """The training batch source, loaded on first use (evaluation alone needs no training data)."""
-        if self._batches is None:
-            cfg = self.cfg
-            if len(cfg.DATASETS.TRAIN) != 1:
-                raise ValueError(f"classification trains on exactly one dataset; DATASETS.TRAIN is {cfg.DATASETS.TRAIN}")
-            train = load_classification_dataset(cfg.DATASETS.TRAIN[0], cfg.DATASETS.ROOT)
-            if len(train.classes) != cfg.MODEL.NUM_CLASSES:
-                raise ValueError(f"{cfg.DATASETS.TRAIN[0]} has {len(train.classes)} classes but "
-                                 f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES}")
-            self._batches = build_train_batches(cfg, train, self.device, get_rank(), get_world_size())
-        return self._batches
+    def build_model(self, cfg: CfgNode) -> nn.Module:
+        model = build_classifier(cfg).to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.compile(model)
+        return model
+
+    def build_train_loader(self, cfg: CfgNode) -> Any:
+        if len(cfg.DATASETS.TRAIN) != 1:
+            raise ValueError(f"classification trains on exactly one dataset; DATASETS.TRAIN is {cfg.DATASETS.TRAIN}")
+        train = load_classification_dataset(cfg.DATASETS.TRAIN[0], cfg.DATASETS.ROOT)
+        if len(train.classes) != cfg.MODEL.NUM_CLASSES:
+            raise ValueError(f"{cfg.DATASETS.TRAIN[0]} has {len(train.classes)} classes but "
+                             f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES}")
+        return build_train_batches(cfg, train, self.device, get_rank(), get_world_size())
 
     def load_initial_weights(self, path: str) -> None:
         report = load_state_dict_checked(self.model, load_weights(path).state_dict, strict=False, source=path)
         logger.info("loaded %s: %s", path, report)
 
-    def meta(self) -> dict[str, Any]:
+    def checkpoint_meta(self) -> dict[str, Any]:
         return {"weight_style": self.cfg.MODEL.WEIGHT_STYLE, "arch": self.cfg.MODEL.ARCH}
 
-    def predict(self, images: torch.Tensor) -> torch.Tensor:
+    def predict(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """Class scores of uint8 (or float 0-255) RGB images by ``model`` (the classifier, or its DDP wrapper)."""
         x = self.normalize(images)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast:
-            return self.model(x)["linear"]
+            return model(x)["linear"]
 
-    def iterate_batches(self, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        batches = self.batches.iterate(start)
+    def iterate_batches(self, start: int) -> Iterator[ImageBatch]:
+        batches = super().iterate_batches(start)
         if not self.cfg.INPUT.COLOR_AUG:
             return batches
         # The noise is drawn on the host for each iteration, so it comes with the batch: the step
         # itself must not depend on the iteration for SOLVER.CUDA_GRAPH to replay it.
-        stream = self.batches.stream
-        return ((pca_lighting(images.float(), self.cfg.INPUT.COLOR_AUG, stream.torch_generator(it), stream.local_slots),
-                 labels) for it, (images, labels) in enumerate(batches, start))
+        stream = self.train_loader.stream
+        return (ImageBatch(pca_lighting(b.images.float(), self.cfg.INPUT.COLOR_AUG, stream.torch_generator(it),
+                                        stream.local_slots), b.labels)
+                for it, b in enumerate(batches, start))
 
-    def losses(self, batch):
-        images, labels = batch
-        logits = self.predict(images)
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.cfg.SOLVER.LABEL_SMOOTHING)
+    def losses(self, batch: ImageBatch) -> StepOutput:
+        logits = self.predict(self.train_model, batch.images)
+        loss = F.cross_entropy(logits.float(), batch.labels, label_smoothing=self.cfg.SOLVER.LABEL_SMOOTHING)
         with torch.no_grad():
-            error = 100 * (1 - topk_correct(logits, labels, (1,))[0].float() / len(labels))
-        return {"loss_cls": loss}, {"train_top1_error": error}
+            error = 100 * (1 - topk_correct(logits, batch.labels, (1,))[0].float() / len(batch.labels))
+        return StepOutput({"loss_cls": loss}, {"train_top1_error": error})
 
-    def evaluate(self) -> dict[str, dict[str, float]]:
-        """Top-1/top-5 error on every test set (views as TEST.MODE says)."""
-        self.model.eval()
-        try:
-            return {name: evaluate_views(self.predict, batches(), self.device)
-                    for name, batches in self.test_batches.items()}
-        finally:
-            self.model.train()
+    def build_test_loader(self, cfg: CfgNode, dataset_name: str) -> Iterable[ViewBatch]:
+        return self._test_sources[dataset_name]()
 
-    def final_metrics(self, results: dict[str, Any], wall_time: float) -> dict[str, Any]:
-        first = next(iter(results.values()), {})
-        return {"top1_error": first.get("top1_error"), "top5_error": first.get("top5_error"),
-                "iterations": self.cfg.SOLVER.MAX_ITER, "wall_time_s": wall_time, "datasets": results}
+    def inference(self, batch: ViewBatch) -> torch.Tensor:
+        """Softmax scores summed over the batch's views (TEST.MODE)."""
+        probs = [self.predict(self.model, v.to(self.device, non_blocking=True)).float().softmax(dim=1)
+                 for v in batch.views]
+        return sum(probs[1:], probs[0])
+
+    def build_evaluators(self, cfg: CfgNode, dataset_name: str) -> list[DatasetEvaluator]:
+        kind = dataset_metadata(dataset_name).evaluator_type
+        if kind != "classification":
+            raise ValueError(f"{dataset_name} is scored by a {kind} evaluator, not by top-k classification error")
+        return [ClassificationEvaluator(self.device)]

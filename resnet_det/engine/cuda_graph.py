@@ -1,15 +1,16 @@
 """A whole training step (forward, backward, optimizer) replayed as one CUDA graph (SOLVER.CUDA_GRAPH).
 
-The forward and backward of ResNet-56 on a CIFAR batch of 128 dispatch 805 operators (counted on
-the CPU), each a small kernel that costs the host microseconds to launch, so eagerly the GPU waits
-on Python. A graph replay launches them all at once. The step has to be capturable: every batch
+The forward and backward of a CIFAR ResNet dispatch hundreds of operators (BENCHMARKS.md counts
+them), each a small kernel that costs the host microseconds to launch, so eagerly the GPU waits on
+Python. A graph replay launches them all at once. The step has to be capturable: every batch
 the same shape, no host read of a device value (``.item()``, ``nonzero``), and an optimizer whose
 hyperparameters live on the device, which is why the trainer switches SGD to its fused kernel
 with a tensor learning rate.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils._pytree import tree_leaves, tree_map

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from resnet_det.engine.distributed import is_main_process
+from resnet_det.utils.distributed import is_main_process
 
 
 class EventWriter:

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import TYPE_CHECKING
 
 from resnet_det.config import CfgNode, load_config
-from resnet_det.engine.distributed import is_main_process
+from resnet_det.evaluation.evaluator import summary_lines
+from resnet_det.utils.distributed import is_main_process
+
+if TYPE_CHECKING:
+    from resnet_det.engine.trainer import Trainer
 
 
 def default_argument_parser(description: str) -> argparse.ArgumentParser:
@@ -24,3 +29,14 @@ def setup(args: argparse.Namespace) -> CfgNode:
     logging.basicConfig(level=logging.INFO if is_main_process() else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     return load_config(args.config, args.overrides)
+
+
+def run(trainer_class: type[Trainer], description: str | None, argv: list[str] | None = None) -> int:
+    """A training tool's ``main``: parse, set up, load or resume, train (or only evaluate), print the results."""
+    args = default_argument_parser(description or "").parse_args(argv)
+    trainer = trainer_class(setup(args))
+    trainer.load(args.resume)
+    results = trainer.test() if args.eval_only else trainer.train()["results"]
+    if is_main_process():
+        print("\n".join(summary_lines(results)))
+    return 0

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
+
+from resnet_det.config import CfgNode
 
 
 def lr_factor(iteration: int, *, name: str, max_iter: int, steps: Sequence[int] = (), gamma: float = 0.1,
@@ -33,10 +35,17 @@ def lr_factor(iteration: int, *, name: str, max_iter: int, steps: Sequence[int] 
     return factor
 
 
-def build_lr_scheduler(optimizer: torch.optim.Optimizer, solver_cfg) -> torch.optim.lr_scheduler.LambdaLR:
-    """A ``LambdaLR`` stepping once per iteration from a config's ``SOLVER`` node."""
-    kwargs = dict(name=solver_cfg.LR_SCHEDULER_NAME, max_iter=solver_cfg.MAX_ITER, steps=solver_cfg.STEPS,
-                  gamma=solver_cfg.GAMMA, warmup_iters=solver_cfg.WARMUP_ITERS,
-                  warmup_factor=solver_cfg.WARMUP_FACTOR, warmup_method=solver_cfg.WARMUP_METHOD)
+def build_lr_scheduler(optimizer: torch.optim.Optimizer, cfg: CfgNode) -> torch.optim.lr_scheduler.LambdaLR:
+    """A ``LambdaLR`` stepping once per iteration, as the config's ``SOLVER`` says."""
+    solver = cfg.SOLVER
+    kwargs = dict(name=solver.LR_SCHEDULER_NAME, max_iter=solver.MAX_ITER, steps=solver.STEPS, gamma=solver.GAMMA,
+                  warmup_iters=solver.WARMUP_ITERS, warmup_factor=solver.WARMUP_FACTOR,
+                  warmup_method=solver.WARMUP_METHOD)
     lr_factor(0, **kwargs)  # fail on a bad scheduler or warmup name now, not at the first step
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, **kwargs))
+
+
+def scheduled_lr(scheduler: torch.optim.lr_scheduler.LambdaLR, iteration: int) -> float:
+    """The first parameter group's learning rate at ``iteration``, from the schedule itself (a float
+    on the host even where the optimizer holds its rate in a device tensor)."""
+    return float(scheduler.base_lrs[0] * scheduler.lr_lambdas[0](iteration))

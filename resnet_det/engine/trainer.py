@@ -1,53 +1,56 @@
-"""The training loop shared by the classification and detection trainers.
+"""What the classification and detection trainers share: a config-driven, hook-based SGD trainer.
 
-A subclass supplies the model, the batch source, the per-batch losses and the evaluation; this
-class owns the rest: SGD with warmup and decay, bf16 autocast, DDP or CUDA-graph replay of the step,
-atomic checkpoints with exact resume, the NaN/Inf guard, JSON-lines/TensorBoard logging, progress
-and ``metrics.json``.
+Builder methods make the parts (``build_model``, ``build_optimizer``, ``build_train_loader``,
+``build_test_loader``, ``build_evaluators``, ``build_hooks``); a subclass or a user overrides
+one to change that part alone. :meth:`Trainer.run_step` is one SGD step with bf16 autocast,
+gradient clipping, DDP or CUDA-graph replay; the rest of a run is its hooks.
 """
 from __future__ import annotations
 
-import json
 import logging
-import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from resnet_det.config import CfgNode
+from resnet_det.engine import hooks
 from resnet_det.engine.checkpoint import Checkpointer
 from resnet_det.engine.cuda_graph import GraphedStep, move_lr_to_device
-from resnet_det.engine.distributed import get_rank, get_world_size, init_distributed, is_main_process
 from resnet_det.engine.events import EventWriter
 from resnet_det.engine.lr_scheduler import build_lr_scheduler
+from resnet_det.engine.train_loop import HookBase, StepOutput, TrainerBase
+from resnet_det.evaluation.evaluator import DatasetEvaluator, DatasetEvaluators, inference_on_dataset, summary_lines
 from resnet_det.utils.amp import bf16_autocast
-from resnet_det.utils.atomic import atomic_write
+from resnet_det.utils.distributed import (
+    broadcast_from_main,
+    get_rank,
+    get_world_size,
+    init_distributed,
+    is_main_process,
+)
 
 logger = logging.getLogger(__name__)
 
 
-class NonFiniteLossError(FloatingPointError):
-    """The training loss (or the weights) became NaN or infinite."""
+class Trainer(TrainerBase):
+    """Trains ``build_model(cfg)`` on ``DATASETS.TRAIN`` for ``SOLVER.MAX_ITER`` iterations and
+    evaluates it on ``DATASETS.TEST``.
 
-
-def _all_finite(model: nn.Module) -> bool:
-    """Parameters and buffers (batch-norm statistics overflow too) are all finite."""
-    return all(bool(t.isfinite().all()) for t in model.state_dict().values() if t.is_floating_point())
-
-
-class Trainer:
-    """Subclasses set ``self.model`` (on ``self.device``) in ``__init__`` after calling ``super().__init__``,
-    then call :meth:`_setup_optimizer`, and implement the methods that raise NotImplementedError."""
+    A subclass implements :meth:`build_model`, :meth:`build_train_loader`, :meth:`losses`,
+    :meth:`build_test_loader`, :meth:`inference`, :meth:`build_evaluators`,
+    :meth:`load_initial_weights` and :meth:`checkpoint_meta`.
+    """
 
     # Whether every training step has the same shapes and reads nothing back to the host, so that
     # SOLVER.CUDA_GRAPH can capture it.
     static_steps = False
 
     def __init__(self, cfg: CfgNode) -> None:
+        super().__init__()
         self.cfg = cfg
         self.device = init_distributed(cfg.MODEL.DEVICE)
         if cfg.SOLVER.CUDA_GRAPH:
@@ -57,34 +60,86 @@ class Trainer:
         if cfg.DETERMINISTIC:
             torch.use_deterministic_algorithms(True)
         self.channels_last = self.device.type == "cuda"
-        self.start_iter = 0
-        self.model: nn.Module
+        self.model = self.build_model(cfg)
+        self.train_model: nn.Module = self.model  # wrapped for DDP while training
+        self.optimizer = self.build_optimizer(cfg, self.model)
+        self.scheduler = build_lr_scheduler(self.optimizer, cfg)
+        self.checkpointer = Checkpointer(self.output_dir, self.model, optimizer=self.optimizer,
+                                         scheduler=self.scheduler)
+        self._train_loader: Any = None
+        self.results: dict[str, Any] = {}
+        self.final_results: dict[str, Any] = {}
+        self.register_hooks(self.build_hooks())
 
-    # ---- to implement -----------------------------------------------------------------------
-    def iterate_batches(self, start: int) -> Iterator[Any]:
-        """Training batches for iterations ``start, start + 1, ...``."""
+    # ---- parts a subclass builds ------------------------------------------------------------
+    def build_model(self, cfg: CfgNode) -> nn.Module:
+        """The model, on ``self.device``."""
         raise NotImplementedError
 
-    def losses(self, batch: Any) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """``(losses to sum and minimise, detached statistics to log as window means)``."""
+    def build_train_loader(self, cfg: CfgNode) -> Any:
+        """The training batch source: an object with ``iterate(start)`` giving the batches of
+        iterations ``start, start + 1, ...``."""
         raise NotImplementedError
 
-    def evaluate(self) -> dict[str, Any]:
-        """Metrics per test set."""
+    def losses(self, batch: Any) -> StepOutput:
+        """The loss terms (and statistics) of one training batch, computed with ``self.train_model``."""
+        raise NotImplementedError
+
+    def build_test_loader(self, cfg: CfgNode, dataset_name: str) -> Iterable[Any]:
+        """A fresh pass over this rank's share of the test set ``dataset_name``."""
+        raise NotImplementedError
+
+    def inference(self, batch: Any) -> Any:
+        """The model's predictions for one test batch, as the evaluators take them."""
+        raise NotImplementedError
+
+    def build_evaluators(self, cfg: CfgNode, dataset_name: str) -> list[DatasetEvaluator]:
+        """The evaluators of the test set ``dataset_name`` (chosen by its catalog metadata)."""
         raise NotImplementedError
 
     def load_initial_weights(self, path: str) -> None:
         raise NotImplementedError
 
-    def final_metrics(self, results: dict[str, Any], wall_time: float) -> dict[str, Any]:
-        """What ``metrics.json`` holds."""
+    def checkpoint_meta(self) -> dict[str, Any]:
+        """What a checkpoint says about its weights (style, architecture)."""
         raise NotImplementedError
 
-    def meta(self) -> dict[str, Any]:
-        """Checkpoint metadata (weight style, architecture)."""
-        raise NotImplementedError
+    # ---- shared parts ----------------------------------------------------------------------
+    def build_optimizer(self, cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
+        """SGD with momentum and weight decay over the trainable parameters; ``BASE_LR`` scaled by
+        ``IMS_PER_BATCH / BASE_LR_REFERENCE_BATCH`` when the latter is set."""
+        lr = cfg.SOLVER.BASE_LR
+        if cfg.SOLVER.BASE_LR_REFERENCE_BATCH:
+            lr *= cfg.SOLVER.IMS_PER_BATCH / cfg.SOLVER.BASE_LR_REFERENCE_BATCH
+        params = [p for p in model.parameters() if p.requires_grad]
+        # The fused kernel reads a tensor learning rate on the device; the foreach one reads it back.
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.SOLVER.MOMENTUM, weight_decay=cfg.SOLVER.WEIGHT_DECAY,
+                               nesterov=cfg.SOLVER.NESTEROV, fused=True if cfg.SOLVER.CUDA_GRAPH else None)
 
-    # ---- shared -----------------------------------------------------------------------------
+    def build_hooks(self) -> list[HookBase]:
+        """Schedule, NaN guard, checkpoints, evaluation, final results, logs, in this order."""
+        cfg = self.cfg
+        return [
+            hooks.LRScheduler(self.scheduler),
+            hooks.NonFiniteGuard(cfg.LOG_PERIOD, cfg.SOLVER.CHECKPOINT_PERIOD, self.model,
+                                 self.checkpointer.last_checkpoint),
+            hooks.PeriodicCheckpointer(self.save_checkpoint, cfg.SOLVER.CHECKPOINT_PERIOD),
+            hooks.EvalHook(cfg.TEST.EVAL_PERIOD, self.test),
+            hooks.FinalResults(self.output_dir),
+            hooks.PeriodicWriter(cfg.LOG_PERIOD, self.scheduler),
+        ]
+
+    @property
+    def train_loader(self) -> Any:
+        """:meth:`build_train_loader`, built on first use (evaluation alone needs no training data)."""
+        if self._train_loader is None:
+            self._train_loader = self.build_train_loader(self.cfg)
+        return self._train_loader
+
+    def iterate_batches(self, start: int) -> Iterator[Any]:
+        """Training batches for iterations ``start, start + 1, ...``."""
+        return self.train_loader.iterate(start)
+
     def _check_graphable(self) -> None:
         reasons = [why for broken, why in [
             (not self.static_steps, f"{type(self).__name__}'s steps change shape from batch to batch"),
@@ -95,20 +150,6 @@ class Trainer:
         ] if broken]
         if reasons:
             raise ValueError(f"SOLVER.CUDA_GRAPH cannot be used here: {'; '.join(reasons)}")
-
-    def _setup_optimizer(self) -> None:
-        cfg = self.cfg
-        lr = cfg.SOLVER.BASE_LR
-        if cfg.SOLVER.BASE_LR_REFERENCE_BATCH:
-            lr *= cfg.SOLVER.IMS_PER_BATCH / cfg.SOLVER.BASE_LR_REFERENCE_BATCH
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        # The fused kernel reads a tensor learning rate on the device; the foreach one reads it back.
-        self.optimizer = torch.optim.SGD(params, lr=lr, momentum=cfg.SOLVER.MOMENTUM,
-                                         weight_decay=cfg.SOLVER.WEIGHT_DECAY, nesterov=cfg.SOLVER.NESTEROV,
-                                         fused=True if cfg.SOLVER.CUDA_GRAPH else None)
-        self.scheduler = build_lr_scheduler(self.optimizer, cfg.SOLVER)
-        self.checkpointer = Checkpointer(self.output_dir, self.model, optimizer=self.optimizer,
-                                         scheduler=self.scheduler)
 
     def _clip_gradients(self) -> None:
         clip = self.cfg.SOLVER.CLIP_GRADIENTS
@@ -140,89 +181,57 @@ class Trainer:
         elif self.cfg.MODEL.WEIGHTS:
             self.load_initial_weights(self.cfg.MODEL.WEIGHTS)
 
-    def _save(self, name: str, iteration: int) -> None:
-        if is_main_process():
-            self.checkpointer.save(name, meta=self.meta(), iteration=iteration, config=self.cfg.dump())
+    def save_checkpoint(self, name: str, iteration: int) -> Path:
+        """``OUTPUT_DIR/<name>.pth`` with the weights, optimizer, schedule, config and ``iteration``."""
+        return self.checkpointer.save(name, meta=self.checkpoint_meta(), iteration=iteration, config=self.cfg.dump())
 
-    def _step(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """One update from ``batch``: ``(loss, losses, stats)``."""
-        losses, stats = self.losses(batch)
-        loss = sum(losses.values())
+    def _step(self, batch: Any) -> StepOutput:
+        out = self.losses(batch)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        out.loss.backward()
         self._clip_gradients()
         self.optimizer.step()
-        return loss, losses, stats
+        return out
 
-    def _log_results(self, events: EventWriter, iteration: int, results: dict[str, Any]) -> None:
-        flat = {}
-        for name, result in results.items():
-            for key, value in result.items():
-                if isinstance(value, dict):
-                    flat.update({f"{name}/{key}/{k}": v for k, v in value.items() if isinstance(v, (int, float))})
-                else:
-                    flat[f"{name}/{key}"] = value
-        events.write(iteration, **flat)
+    def run_step(self) -> None:
+        batch = next(self._batches)
+        # In-model randomness (RoI and anchor sampling) is a function of the iteration too, so a
+        # resumed run draws what the uninterrupted one drew.
+        torch.manual_seed(self.cfg.SEED * 1_000_003 + self.iter * 7919 + get_rank())
+        self.step_output = self._run_step(batch)
 
-    def train(self) -> dict[str, Any]:
-        """Run from ``start_iter`` to ``SOLVER.MAX_ITER``; write and return the final metrics."""
-        cfg, max_iter = self.cfg, self.cfg.SOLVER.MAX_ITER
+    def train(self) -> dict[str, Any]:  # type: ignore[override]
+        """Run from ``start_iter`` to ``SOLVER.MAX_ITER``; return the final results (``metrics.json``)."""
         if is_main_process():
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            (self.output_dir / "config.yaml").write_text(cfg.dump())
-        module = self.model
-        step = self._step
-        if cfg.SOLVER.CUDA_GRAPH:
+            (self.output_dir / "config.yaml").write_text(self.cfg.dump())
+        self._run_step: Callable[[Any], StepOutput] = self._step
+        if self.cfg.SOLVER.CUDA_GRAPH:
             move_lr_to_device(self.optimizer, self.device)  # after a resume, which restores it on the CPU
-            step = GraphedStep(self._step)
+            self._run_step = GraphedStep(self._step)
         if get_world_size() > 1:
-            self.model = DistributedDataParallel(module, device_ids=[self.device] if self.device.type == "cuda" else None)
-        events = EventWriter(self.output_dir)
-        nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
-        window: dict[str, torch.Tensor] = {}
-        window_steps = 0
-        start = time.perf_counter()
+            self.train_model = DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+        self._batches = iter(self.iterate_batches(self.start_iter))
+        self.events = EventWriter(self.output_dir)
         self.model.train()
-        bar = tqdm(range(self.start_iter, max_iter), initial=self.start_iter, total=max_iter,
-                   disable=not is_main_process(), desc="train", dynamic_ncols=True)
-        for it, batch in zip(bar, self.iterate_batches(self.start_iter)):
-            # In-model randomness (RoI and anchor sampling) is a function of the iteration too, so a
-            # resumed run draws what the uninterrupted one drew.
-            torch.manual_seed(cfg.SEED * 1_000_003 + it * 7919 + get_rank())
-            loss, losses, stats = step(batch)
-            self.scheduler.step()
-            with torch.no_grad():
-                nonfinite |= ~loss.isfinite()
-                for key, value in {"loss": loss, **losses, **stats}.items():
-                    window[key] = window.get(key, 0) + value.detach().float()
-            window_steps += 1
-            done = it + 1
-            checkpoint_due = done % cfg.SOLVER.CHECKPOINT_PERIOD == 0 and done < max_iter
-            if done % cfg.LOG_PERIOD == 0 or checkpoint_due or done == max_iter:
-                # A finite loss can still come with a step that overflowed the weights, so a
-                # checkpoint is only written over weights that are finite too.
-                if nonfinite.item() or (checkpoint_due and not _all_finite(self.model)):
-                    last = self.checkpointer.last_checkpoint()
-                    raise NonFiniteLossError(
-                        f"training loss or weights became NaN/Inf by iteration {done}; stopped. Last good "
-                        f"checkpoint: {last or 'none yet'} (lower SOLVER.BASE_LR or add warmup)")
-                record = {k: v.item() / window_steps for k, v in window.items()}
-                record["lr"] = float(self.optimizer.param_groups[0]["lr"])
-                window, window_steps = {}, 0
-                events.write(done, **record)
-                bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.4g}")
-            if checkpoint_due:
-                self._save(f"model_{done:07d}", it)
-            if cfg.TEST.EVAL_PERIOD and done % cfg.TEST.EVAL_PERIOD == 0 and done < max_iter:
-                self._log_results(events, done, self.evaluate())
-                self.model.train()
-        bar.close()
-        self.model = module
-        self._save("model_final", max_iter - 1)
-        results = self.evaluate()
-        self._log_results(events, max_iter, results)
-        events.close()
-        metrics = self.final_metrics(results, time.perf_counter() - start)
-        if is_main_process():
-            atomic_write(self.output_dir / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=2).encode()))
-        return metrics
+        try:
+            super().train(self.start_iter, self.cfg.SOLVER.MAX_ITER)
+        finally:
+            self.events.close()
+            self.train_model = self.model
+        return self.final_results
+
+    def test(self) -> dict[str, Any]:
+        """``{test set: {task: {metric: value}}}`` for every ``DATASETS.TEST`` set, on every rank."""
+        self.model.eval()
+        try:
+            results = {name: inference_on_dataset(self.inference, self.build_test_loader(self.cfg, name),
+                                                  DatasetEvaluators(self.build_evaluators(self.cfg, name)))
+                       for name in self.cfg.DATASETS.TEST}
+        finally:
+            self.model.train()
+        results = broadcast_from_main(results)
+        for line in summary_lines(results):
+            logger.info("%s", line)
+        return results

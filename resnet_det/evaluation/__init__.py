@@ -1,1 +1,1 @@
-"""Evaluators: classification top-k error (COCO and VOC detection metrics come with the detectors)."""
+"""The evaluator protocol and its evaluators: top-k classification error, COCO AP (pycocotools), PASCAL VOC AP."""

@@ -1,11 +1,13 @@
-"""Top-k classification error over averaged test views, summed across processes."""
+"""Top-k classification error of averaged test views, summed across processes."""
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 
-from resnet_det.engine.distributed import all_reduce_sum
+from resnet_det.data.batches import ViewBatch
+from resnet_det.evaluation.evaluator import DatasetEvaluator, Results
+from resnet_det.utils.distributed import all_reduce_sum
 
 
 def topk_correct(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5)) -> torch.Tensor:
@@ -15,31 +17,29 @@ def topk_correct(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] =
     return torch.stack([hits[:, :k].any(dim=1).sum() for k in ks])
 
 
-@torch.no_grad()
-def evaluate_views(predict: Callable[[torch.Tensor], torch.Tensor],
-                   batches: Iterable[tuple[Sequence[torch.Tensor], torch.Tensor]],
-                   device: torch.device) -> dict[str, float]:
-    """Top-1/top-5 error in percent, over all ranks, of softmax scores averaged over each image's views.
+class ClassificationEvaluator(DatasetEvaluator):
+    """Top-1 and top-5 error in percent (task ``"classification"``), over all ranks.
 
-    ``batches`` yields ``(views, labels)``: a list of uint8 N x 3 x H x W tensors, one per view.
+    ``outputs`` are N x K class scores of a :class:`~resnet_det.data.batches.ViewBatch` (the trainer
+    averages the softmax of its views). Counts stay on ``device`` until :meth:`evaluate`, so
+    processing a batch never waits for it.
     """
-    counts = torch.zeros(3, dtype=torch.int64, device=device)
-    for views, labels in batches:
-        labels = labels.to(device)
-        probs = sum(predict(v.to(device, non_blocking=True)).float().softmax(dim=1) for v in views)
-        counts[:2] += topk_correct(probs, labels)
-        counts[2] += len(labels)
-    correct1, correct5, total = all_reduce_sum(counts).tolist()
-    if total == 0:
-        raise ValueError("evaluation saw no images")
-    return {"top1_error": 100.0 * (1 - correct1 / total), "top5_error": 100.0 * (1 - correct5 / total),
-            "num_images": total}
 
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.reset()
 
-def array_eval_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, rank: int = 0,
-                       world_size: int = 1) -> Iterator[tuple[list[torch.Tensor], torch.Tensor]]:
-    """Single-view batches of this rank's share (every ``world_size``-th image) of in-memory images."""
-    local = torch.arange(rank, len(images), world_size, device=images.device)
-    for start in range(0, len(local), batch_size):
-        idx = local[start:start + batch_size]
-        yield [images[idx]], labels[idx]
+    def reset(self) -> None:
+        self._counts = torch.zeros(3, dtype=torch.int64, device=self.device)  # top-1 hits, top-5 hits, images
+
+    def process(self, inputs: ViewBatch, outputs: torch.Tensor) -> None:
+        labels = inputs.labels.to(self.device)
+        self._counts[:2] += topk_correct(outputs.to(self.device), labels)
+        self._counts[2] += len(labels)
+
+    def evaluate(self) -> Results:
+        correct1, correct5, total = all_reduce_sum(self._counts.clone()).tolist()
+        if total == 0:
+            raise ValueError("evaluation saw no images")
+        return {"classification": {"top1_error": 100.0 * (1 - correct1 / total),
+                                   "top5_error": 100.0 * (1 - correct5 / total), "num_images": total}}

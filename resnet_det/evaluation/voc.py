@@ -5,11 +5,17 @@ Boxes are in continuous pixel-edge coordinates, so IoU needs no ``+1`` terms.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torchvision.ops import box_iou
+
+from resnet_det.data.batches import DetectionBatch
+from resnet_det.evaluation.evaluator import DatasetEvaluator, Results
+from resnet_det.modeling.detection.structures import Instances
+from resnet_det.utils.distributed import gather_to_main, is_main_process
 
 
 def average_precision(recall: np.ndarray, precision: np.ndarray, use_07_metric: bool) -> float:
@@ -58,8 +64,9 @@ def voc_class_ap(detections: Sequence[tuple[object, float, list[float]]], ground
 
 
 def evaluate_voc(detections: dict[int, list[tuple[object, float, list[float]]]], ground_truth: dict[int, dict],
-                 class_names: Sequence[str], use_07_metric: bool) -> dict:
-    """AP50, AP75 and AP (mean over IoU 0.50:0.95), in percent, averaged over classes; per-class AP50.
+                 class_names: Sequence[str], use_07_metric: bool) -> dict[str, float]:
+    """AP50, AP75 and AP (mean over IoU 0.50:0.95), in percent, averaged over classes; each class's
+    AP50 as ``"AP50-<name>"``.
 
     ``detections[c]``: ``(image id, score, box)`` of class ``c``; ``ground_truth[c]``: image id ->
     ``(boxes, difficult)`` of class ``c``.
@@ -72,25 +79,61 @@ def evaluate_voc(detections: dict[int, list[tuple[object, float, list[float]]]],
     mean = lambda aps: float(np.nanmean(aps) * 100)  # noqa: E731 - classes without ground truth are skipped
     return {"AP": float(np.mean([mean(per_threshold[t]) for t in per_threshold])), "AP50": mean(per_threshold[50]),
             "AP75": mean(per_threshold[75]),
-            "per_category": {name: ap * 100 for name, ap in zip(class_names, per_threshold[50])}}
+            **{f"AP50-{name}": ap * 100 for name, ap in zip(class_names, per_threshold[50])}}
 
 
-def group_by_class(items: Sequence[tuple[object, dict]], detections: bool) -> dict:
-    """Per-class views of ``(image id, target or output)`` pairs for :func:`evaluate_voc`.
+Detection = tuple[object, float, list[float]]  # (image id, score, xyxy box)
 
-    Detections become ``class -> [(image, score, box)]``; ground truth ``class -> image -> (boxes,
-    difficult)`` (every image appears for every class, empty where it has none of that class).
-    """
-    grouped: dict = {}
-    for image, record in items:
-        labels = record["labels"].cpu()
-        boxes = record["boxes"].detach().float().cpu()
-        if detections:
-            for box, score, label in zip(boxes.tolist(), record["scores"].cpu().tolist(), labels.tolist()):
-                grouped.setdefault(label, []).append((image, score, box))
-            continue
-        difficult = record.get("difficult", torch.zeros(len(labels), dtype=torch.bool)).cpu()
+
+def detections_by_class(items: Sequence[tuple[object, Instances]]) -> dict[int, list[Detection]]:
+    """``class -> [(image id, score, box)]`` of each image's detections, for :func:`evaluate_voc`."""
+    grouped: dict[int, list[Detection]] = {}
+    for image, found in items:
+        for box, score, label in zip(found.boxes.detach().float().cpu().tolist(), found.scores.cpu().tolist(),
+                                     found.labels.cpu().tolist()):
+            grouped.setdefault(label, []).append((image, score, box))
+    return grouped
+
+
+def ground_truth_by_class(items: Sequence[tuple[object, dict[str, Any]]]) -> dict[int, dict]:
+    """``class -> image id -> (boxes, difficult)`` of each image's target, for :func:`evaluate_voc`
+    (every image appears for every class it has)."""
+    grouped: dict[int, dict] = {}
+    for image, target in items:
+        labels = target["labels"].cpu()
+        boxes = target["boxes"].detach().float().cpu()
+        difficult = target.get("difficult", torch.zeros(len(labels), dtype=torch.bool)).cpu()
         for c in set(labels.tolist()):
             keep = labels == c
             grouped.setdefault(c, {})[image] = (boxes[keep], difficult[keep])
     return grouped
+
+
+class VOCEvaluator(DatasetEvaluator):
+    """PASCAL VOC box AP (task ``"bbox"``): the 11-point metric of VOC2007 or the area under the
+    curve of VOC2010+, at IoU 0.5, 0.75 and averaged over 0.5:0.95, as detectron2 reports it.
+
+    Each image is kept as its boxes alone (no masks, no images), gathered to the main process at
+    :meth:`evaluate`.
+    """
+
+    def __init__(self, class_names: Sequence[str], use_07_metric: bool) -> None:
+        self.class_names, self.use_07_metric = tuple(class_names), use_07_metric
+        self.reset()
+
+    def reset(self) -> None:
+        self._found: list[tuple[object, Instances]] = []
+        self._truth: list[tuple[object, dict[str, Any]]] = []
+
+    def process(self, inputs: DetectionBatch, outputs: Sequence[Instances]) -> None:
+        for target, found in zip(inputs.targets, outputs):
+            image = target["image_id"]
+            self._found.append((image, Instances(found.boxes.cpu(), found.scores.cpu(), found.labels.cpu())))
+            self._truth.append((image, {k: target[k].cpu() for k in ("boxes", "labels", "difficult") if k in target}))
+
+    def evaluate(self) -> Results:
+        found, truth = gather_to_main(self._found), gather_to_main(self._truth)
+        if not is_main_process():
+            return {}
+        return {"bbox": evaluate_voc(detections_by_class(found), ground_truth_by_class(truth), self.class_names,
+                                     self.use_07_metric)}

@@ -77,7 +77,7 @@ def make_shortcut(in_channels: int, out_channels: int, stride: int, option: str,
     return None
 
 
-class _ResidualBlock(nn.Module):
+class ResidualBlock(nn.Module):
     """Shared forward of both block types: convs, then ``relu(branch + shortcut)``."""
 
     convs: tuple[str, ...]
@@ -112,24 +112,20 @@ class _ResidualBlock(nn.Module):
             nn.init.zeros_(weight)
 
 
-class BasicBlock(_ResidualBlock):
+class BasicBlock(ResidualBlock):
     """Two 3x3 convolutions (ResNet-18/34 and the CIFAR nets)."""
 
     expansion = 1
     convs = ("conv1", "conv2")
 
     def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, shortcut: str = "B",
-                 norm: str = "BN", dilation: int = 1, residual: bool = True,
-                 bottleneck_channels: int | None = None, stride_in_1x1: bool = False) -> None:
-        # bottleneck_channels and stride_in_1x1 are accepted so that stages can pass one set of
-        # options to either block type; a basic block has no 1x1 and no bottleneck.
-        del bottleneck_channels, stride_in_1x1
+                 norm: str = "BN", dilation: int = 1, residual: bool = True) -> None:
         super().__init__(in_channels, out_channels, stride, shortcut, norm, residual)
         self.conv1 = ConvNorm(in_channels, out_channels, 3, stride=stride, dilation=dilation, norm=norm)
         self.conv2 = ConvNorm(out_channels, out_channels, 3, dilation=dilation, norm=norm)
 
 
-class BottleneckBlock(_ResidualBlock):
+class BottleneckBlock(ResidualBlock):
     """1x1 reduce, 3x3, 1x1 expand (ResNet-50/101/152).
 
     ``stride_in_1x1=True`` puts the stride in the first 1x1 (MSRA/caffe weights, the paper's
@@ -150,7 +146,7 @@ class BottleneckBlock(_ResidualBlock):
         self.conv3 = ConvNorm(mid, out_channels, 1, norm=norm)
 
 
-def make_stage(block: type[_ResidualBlock], num_blocks: int, in_channels: int, out_channels: int,
+def make_stage(block: type[ResidualBlock], num_blocks: int, in_channels: int, out_channels: int,
                *, stride: int, **block_kwargs) -> nn.Sequential:
     """``num_blocks`` blocks; the first changes the shape (``stride``, channels), the rest keep it."""
     blocks = []

@@ -1,7 +1,7 @@
 """The CIFAR-10 networks of Sec. 4.2: ResNet-(6n+2) and plain nets with the same layers."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

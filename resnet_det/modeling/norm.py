@@ -1,7 +1,8 @@
 """Normalisation layers selected by name, and frozen batch norm."""
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F

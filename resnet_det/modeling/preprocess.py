@@ -12,7 +12,7 @@ class Normalize(nn.Module):
 
     def __init__(self, weight_style: str) -> None:
         super().__init__()
-        style = get_weight_style(weight_style)
+        self.style = style = get_weight_style(weight_style)
         self.bgr = style.channel_order == "BGR"
         self.register_buffer("mean", torch.tensor(style.pixel_mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(style.pixel_std).view(1, 3, 1, 1), persistent=False)

@@ -1,13 +1,16 @@
 """Model names -> builders: ``build_model("resnet50", norm="GN")``."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
+from typing import Any
 
 from torch import nn
 
+from resnet_det.config import CfgNode
 from resnet_det.modeling.cifar import CIFAR_DEPTHS, CifarResNet
 from resnet_det.modeling.resnet import ARCH_SETTINGS, ResNet
+from resnet_det.weights import get_weight_style
 
 MODEL_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -34,6 +37,18 @@ def build_model(name: str, **overrides) -> nn.Module:
     except KeyError:
         raise KeyError(f"unknown model {name!r}; registered: {', '.join(list_models())}") from None
     return builder(**overrides)
+
+
+def build_classifier(cfg: CfgNode) -> nn.Module:
+    """The registered model ``MODEL.ARCH`` with ``MODEL.NUM_CLASSES`` outputs and the ``MODEL.RESNETS``
+    options; ImageNet ResNets put the bottleneck stride where ``MODEL.WEIGHT_STYLE`` says."""
+    kwargs: dict[str, Any] = {"num_classes": cfg.MODEL.NUM_CLASSES, "norm": cfg.MODEL.RESNETS.NORM,
+                              "zero_init_last": cfg.MODEL.RESNETS.ZERO_INIT_LAST}
+    if cfg.MODEL.RESNETS.SHORTCUT:
+        kwargs["shortcut"] = cfg.MODEL.RESNETS.SHORTCUT
+    if not cfg.MODEL.ARCH.startswith("cifar_"):
+        kwargs["stride_in_1x1"] = get_weight_style(cfg.MODEL.WEIGHT_STYLE).stride_in_1x1
+    return build_model(cfg.MODEL.ARCH, **kwargs)
 
 
 for _depth in ARCH_SETTINGS:

@@ -2,23 +2,61 @@
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_det.modeling.blocks import BasicBlock, BottleneckBlock, ConvNorm, make_stage
+from resnet_det.modeling.blocks import BasicBlock, BottleneckBlock, ConvNorm, ResidualBlock, make_stage
 from resnet_det.modeling.norm import FrozenBatchNorm2d
 
 # Blocks per stage (res2..res5) and the block type, from Table 1.
-ARCH_SETTINGS: dict[int, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
+ARCH_SETTINGS: dict[int, tuple[type[ResidualBlock], tuple[int, int, int, int]]] = {
     18: (BasicBlock, (2, 2, 2, 2)),
     34: (BasicBlock, (3, 4, 6, 3)),
     50: (BottleneckBlock, (3, 4, 6, 3)),
     101: (BottleneckBlock, (3, 4, 23, 3)),
     152: (BottleneckBlock, (3, 8, 36, 3)),
 }
+STEM_CHANNELS = 64
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One residual stage of an ImageNet ResNet (Table 1): stage ``i`` (res2 is 0) is ``64 * 2**i``
+    wide inside its blocks and four times that at its output for bottlenecks."""
+
+    name: str
+    block: type[ResidualBlock]
+    num_blocks: int
+    in_channels: int
+    out_channels: int
+    bottleneck_channels: int
+
+
+def stage_specs(depth: int) -> list[StageSpec]:
+    """res2..res5 of ResNet-``depth``."""
+    if depth not in ARCH_SETTINGS:
+        raise ValueError(f"unsupported depth {depth}; expected one of {sorted(ARCH_SETTINGS)}")
+    block, counts = ARCH_SETTINGS[depth]
+    specs, in_channels = [], STEM_CHANNELS
+    for i, num_blocks in enumerate(counts):
+        width = 64 * 2**i
+        specs.append(StageSpec(f"res{i + 2}", block, num_blocks, in_channels, width * block.expansion, width))
+        in_channels = width * block.expansion
+    return specs
+
+
+def build_stage(spec: StageSpec, *, stride: int, stride_in_1x1: bool, shortcut: str = "B", norm: str = "BN",
+                dilation: int = 1) -> nn.Sequential:
+    """The blocks of ``spec``; the first has ``stride``. ``stride_in_1x1`` only concerns bottlenecks."""
+    bottleneck = {"bottleneck_channels": spec.bottleneck_channels, "stride_in_1x1": stride_in_1x1} \
+        if spec.block is BottleneckBlock else {}
+    return make_stage(spec.block, spec.num_blocks, spec.in_channels, spec.out_channels, stride=stride,
+                      shortcut=shortcut, norm=norm, dilation=dilation, **bottleneck)
 
 
 class FeatureInfo(NamedTuple):
@@ -79,7 +117,7 @@ class ResNetBase(nn.Module):
             outputs["linear"] = self.linear(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
         return outputs
 
-    def freeze(self, freeze_at: int) -> "ResNetBase":
+    def freeze(self, freeze_at: int) -> ResNetBase:
         """Freeze the stem (1) and the first ``freeze_at - 1`` stages, as detectron2's ``freeze_at``.
 
         Frozen parts stop taking gradients and their batch norms become :class:`FrozenBatchNorm2d`.
@@ -126,32 +164,26 @@ class ResNet(ResNetBase):
     def __init__(self, depth: int = 50, *, num_classes: int = 1000,
                  out_features: Sequence[str] | None = None, stride_in_1x1: bool = False,
                  shortcut: str = "B", norm: str = "BN", zero_init_last: bool = False,
-                 freeze_at: int = 0, res5_dilation: int = 1, in_channels: int = 3,
-                 stem_channels: int = 64) -> None:
+                 freeze_at: int = 0, res5_dilation: int = 1, in_channels: int = 3) -> None:
         super().__init__()
-        if depth not in ARCH_SETTINGS:
-            raise ValueError(f"unsupported depth {depth}; expected one of {sorted(ARCH_SETTINGS)}")
         if res5_dilation not in (1, 2):
             raise ValueError(f"res5_dilation must be 1 or 2, got {res5_dilation}")
+        specs = stage_specs(depth)
         self.depth = depth
-        block, counts = ARCH_SETTINGS[depth]
-        self.stem = BasicStem(in_channels, stem_channels, norm)
-        self.feature_info = [FeatureInfo("stem", stem_channels, 4)]
+        self.stem = BasicStem(in_channels, STEM_CHANNELS, norm)
+        self.feature_info = [FeatureInfo("stem", STEM_CHANNELS, 4)]
 
         # Build up to the last stage asked for; unknown names are reported by _finish.
         requested = [int(f[3:]) for f in out_features or () if re.fullmatch(r"res[2-5]", f)]
         last = 5 if out_features is None or "linear" in out_features else max(requested, default=1)
         stages = []
-        in_ch, stride_so_far = stem_channels, 4
-        for i, stage_id in enumerate(range(2, last + 1)):
-            out_ch = 64 * 2**i * block.expansion
-            dilation = res5_dilation if stage_id == 5 else 1
-            first_stride = 1 if stage_id == 2 or dilation > 1 else 2
+        stride_so_far = 4
+        for spec in specs[:last - 1]:
+            dilation = res5_dilation if spec.name == "res5" else 1
+            first_stride = 1 if spec.name == "res2" or dilation > 1 else 2
             stride_so_far *= first_stride
-            stage = make_stage(block, counts[i], in_ch, out_ch, stride=first_stride,
-                               bottleneck_channels=64 * 2**i, stride_in_1x1=stride_in_1x1,
-                               shortcut=shortcut, norm=norm, dilation=dilation)
-            stages.append((f"res{stage_id}", stage, out_ch, stride_so_far))
-            in_ch = out_ch
+            stage = build_stage(spec, stride=first_stride, stride_in_1x1=stride_in_1x1, shortcut=shortcut,
+                                norm=norm, dilation=dilation)
+            stages.append((spec.name, stage, spec.out_channels, stride_so_far))
         self._finish(stages, num_classes, out_features, zero_init_last)
         self.freeze(freeze_at)

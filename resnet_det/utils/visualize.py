@@ -1,7 +1,7 @@
 """Draw boxes, class names, scores and masks on an image (OpenCV, no display needed)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -11,20 +11,18 @@ _PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200]
                      [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]], np.uint8)
 
 
-def draw_instances(image: np.ndarray, instances: dict[str, torch.Tensor], class_names: Sequence[str],
+def draw_instances(image: np.ndarray, boxes: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str], *,
+                   scores: torch.Tensor | None = None, masks: torch.Tensor | None = None,
                    score_threshold: float = 0.5, mask_alpha: float = 0.45) -> np.ndarray:
-    """A copy of ``image`` (H x W x 3 uint8 RGB) with ``instances`` drawn on it.
-
-    ``instances`` holds ``boxes`` and ``labels``, and optionally ``scores`` (instances below
-    ``score_threshold`` are left out; ground truth has no scores) and boolean ``masks``.
-    """
+    """A copy of ``image`` (H x W x 3 uint8 RGB) with xyxy ``boxes`` and their class names drawn on
+    it, with ``scores`` (instances below ``score_threshold`` are left out; ground truth has none)
+    and boolean ``masks`` where given."""
     canvas = image.copy()
-    scores = instances.get("scores")
-    keep = torch.ones(len(instances["labels"]), dtype=torch.bool) if scores is None else scores.cpu() >= score_threshold
-    boxes = instances["boxes"].cpu()[keep].round().int().tolist()
-    labels = instances["labels"].cpu()[keep].tolist()
+    keep = torch.ones(len(labels), dtype=torch.bool) if scores is None else scores.cpu() >= score_threshold
+    labels = labels.cpu()[keep].tolist()
+    boxes = boxes.cpu()[keep].round().int().tolist()
     kept_scores = scores.cpu()[keep].tolist() if scores is not None else [None] * len(labels)
-    masks = instances["masks"].cpu()[keep].numpy().astype(bool) if "masks" in instances else [None] * len(labels)
+    masks = masks.cpu()[keep].numpy().astype(bool) if masks is not None else [None] * len(labels)
     for box, label, score, mask in zip(boxes, labels, kept_scores, masks):
         colour = _PALETTE[label % len(_PALETTE)]
         if mask is not None:

@@ -16,7 +16,8 @@ def _fake_run(path: Path, arch: str, errors: list[float]) -> Path:
     lines = []
     for i, err in enumerate(errors, start=1):
         lines.append({"iteration": i * 100, "loss": 1.0, "train_top1_error": err, "lr": 0.1})
-        lines.append({"iteration": i * 100, "cifar10_test/top1_error": err + 5, "cifar10_test/top5_error": 1.0})
+        lines.append({"iteration": i * 100, "cifar10_test/classification/top1_error": err + 5,
+                      "cifar10_test/classification/top5_error": 1.0})
     lines.append({"iteration": 200, "loss": 1.0, "train_top1_error": 11.0, "lr": 0.1})  # a resumed run's repeat
     (path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     return path

@@ -4,11 +4,8 @@ from resnet_det.analysis.responses import plot_fig7, response_stds
 from resnet_det.modeling.cifar import CifarResNet
 
 
-def test_stds_are_per_layer_and_independent_of_batching(tmp_path):
-    model = CifarResNet(8)  # 7 3x3 layers: the stem and two per stage
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_var.uniform_(0.5, 2.0)
+def test_stds_are_per_layer_and_independent_of_batching(tmp_path, randomise_norms):
+    model = randomise_norms(CifarResNet(8))  # 7 3x3 layers: the stem and two per stage
     x = torch.randn(7, 3, 16, 16)
     stds = response_stds(model, x, batch_size=3)
     assert len(stds) == 7

@@ -5,7 +5,6 @@ from hypothesis import strategies as st
 
 from resnet_det.data.boxes import clip_xyxy
 
-
 # Subnormals are off: the test session flushes them to zero (see conftest.py).
 _coord = st.floats(-100, 200, allow_subnormal=False)
 _size = st.floats(-50, 300, allow_subnormal=False)

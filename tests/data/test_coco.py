@@ -26,7 +26,7 @@ def test_coco128_targets(shared_data):
         assert (target["boxes"][:, 2:] > target["boxes"][:, :2]).all() and (target["labels"] < 80).all()
         # Each mask lies inside its box (pycocotools rasterises the polygon of that box's object).
         for box, mask in zip(target["boxes"], target["masks"]):
-            ys, xs = mask.nonzero(as_tuple=True)
+            _, xs = mask.nonzero(as_tuple=True)
             assert xs.min() >= box[0] - 1 and xs.max() <= box[2] + 1
     assert total_crowd == 10 and objects > 0
 

@@ -34,7 +34,8 @@ def _ann(i: int, **fields):
     ({"images": [{"id": "1", "file_name": "a.jpg", "width": 2, "height": 2}]}, r"images\[0\] needs"),
     ({"images": [{"id": 1, "file_name": "a.jpg", "width": 0, "height": 2}]}, r"images\[0\] needs"),
     ({"images": [{"id": 1, "file_name": "a.jpg", "width": 2, "height": 2},
-                 {"id": 1, "file_name": "b.jpg", "width": 2, "height": 2}]}, r"1 duplicate image ids.*1 \(a.jpg, b.jpg\)"),
+                 {"id": 1, "file_name": "b.jpg", "width": 2, "height": 2}]},
+     r"1 duplicate image ids.*1 \(a.jpg, b.jpg\)"),
     ({"categories": [{"id": 3, "name": "cat"}, {"id": 3, "name": "dog"}]}, r"duplicate category ids \[3\]"),
     ({"categories": [{"id": 3}]}, "'categories' must be a list of"),
     ({"annotations": {"id": 1}}, "'annotations' must be a list"),
@@ -75,7 +76,8 @@ def test_bad_annotations_are_dropped_counted_and_logged(tmp_path, caplog):
     assert [a["id"] for a in data["annotations"]] == [1, 10]
     assert drops == {"unknown image_id": 1, "unknown category_id": 1, "bbox is not four finite numbers": 2,
                      "malformed segmentation": 5, "not an object": 1}
-    assert "dropped 10 of 12 annotations" in caplog.text and "annotations[5]: malformed segmentation (polygon with 4" in caplog.text
+    assert "dropped 10 of 12 annotations" in caplog.text
+    assert "annotations[5]: malformed segmentation (polygon with 4" in caplog.text
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -108,7 +110,8 @@ _annotation = st.fixed_dictionaries({
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(_annotation, _value), max_size=12, unique_by=lambda a: a["id"] if isinstance(a, dict) else id(a)))
+@given(st.lists(st.one_of(_annotation, _value), max_size=12,
+                unique_by=lambda a: a["id"] if isinstance(a, dict) else id(a)))
 def test_any_annotation_list_is_kept_valid_or_dropped_never_a_crash(tmp_path_factory, annotations):
     path = _file(tmp_path_factory.mktemp("fuzz"), annotations=annotations,
                  categories=[{"id": 3, "name": "cat"}, {"id": 4, "name": "dog"}])

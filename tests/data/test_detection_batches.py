@@ -25,8 +25,8 @@ def _batches(dataset, on_bad_image: str) -> DetectionBatches:
 
 def test_training_skips_the_image_and_says_so(four_with_a_corrupt_one, caplog):
     with caplog.at_level(logging.WARNING):
-        seen = [t["image_id"] for _, (images, targets) in zip(range(6), _batches(four_with_a_corrupt_one, "skip").iterate(0))
-                for t in targets]
+        seen = [t["image_id"] for _, batch in zip(range(6), _batches(four_with_a_corrupt_one, "skip").iterate(0))
+                for t in batch.targets]
     assert len(seen) == 12 and 2 not in seen and {1, 3, 4} <= set(seen)
     assert "2.png: corrupt or truncated PNG" in caplog.text
 
@@ -38,7 +38,7 @@ def test_training_fails_on_it_when_asked(four_with_a_corrupt_one):
 
 
 def test_evaluation_keeps_its_annotations_without_the_image(four_with_a_corrupt_one):
-    pairs = [(im, t) for images, targets in eval_batches(four_with_a_corrupt_one, 3, 0) for im, t in zip(images, targets)]
+    pairs = [(im, t) for b in eval_batches(four_with_a_corrupt_one, 3, 0) for im, t in zip(b.images, b.targets)]
     assert [t["image_id"] for _, t in pairs] == [1, 2, 3, 4]
     assert [im is None for im, _ in pairs] == [False, True, False, False]
     assert pairs[1][1]["boxes"].shape == (1, 4)

@@ -102,10 +102,10 @@ def test_shrinking_is_alias_free():
 
 def test_batches_match_the_worker_pipeline(folder):
     kinds = list(KINDS)
-    for _, (cpu, cpu_labels), (dev, dev_labels) in zip(range(3), _batches(folder, False).iterate(0),
-                                                         _batches(folder, True).iterate(0)):
-        assert torch.equal(cpu_labels, dev_labels) and dev.dtype == torch.uint8 and dev.shape == (7, 3, 56, 56)
-        for image_cpu, image_dev, label in zip(cpu, dev, cpu_labels.tolist()):
+    for _, cpu, dev in zip(range(3), _batches(folder, False).iterate(0), _batches(folder, True).iterate(0)):
+        assert torch.equal(cpu.labels, dev.labels) and dev.images.dtype == torch.uint8
+        assert dev.images.shape == (7, 3, 56, 56)
+        for image_cpu, image_dev, label in zip(cpu.images, dev.images, cpu.labels.tolist()):
             if KINDS[kinds[label]][1]:
                 # The worker's crop resizes only the pixels it keeps, up to half a pixel off the
                 # whole-image resize the device does (measured: up to 4.4 levels on average).
@@ -123,15 +123,15 @@ def test_a_batch_crosses_as_one_tensor_of_bytes(folder):
     assert bytes(batch.jpegs.numpy()) == b"".join(files.values()) and batch.lengths == [len(d) for d in files.values()]
     assert all(s.encoded.data == b"" for s in batch.samples if isinstance(s, device_decode.JpegSample))
     finished_only = device_decode.pack([s for s in samples if not isinstance(s, device_decode.JpegSample)])
-    images, labels = device_decode.decode_batch(finished_only, torch.device("cpu"), "fail")
-    assert images.shape == (len(samples) - len(files), 3, 56, 56) and len(labels) == len(images)
+    decoded = device_decode.decode_batch(finished_only, torch.device("cpu"), "fail")
+    assert decoded.images.shape == (len(samples) - len(files), 3, 56, 56) and len(decoded.labels) == len(decoded.images)
 
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_resumed_iteration_gets_the_same_batch(folder, workers):
-    straight = [images for _, (images, _) in zip(range(3), _batches(folder, True, 4, num_workers=workers).iterate(0))]
-    resumed, _ = next(_batches(folder, True, 4, num_workers=workers).iterate(2))
-    assert torch.equal(resumed, straight[2])
+    straight = [b.images for _, b in zip(range(3), _batches(folder, True, 4, num_workers=workers).iterate(0))]
+    resumed = next(_batches(folder, True, 4, num_workers=workers).iterate(2))
+    assert torch.equal(resumed.images, straight[2])
 
 
 def test_a_jpeg_nvjpeg_refuses_is_decoded_on_the_host(folder, monkeypatch):
@@ -144,8 +144,8 @@ def test_a_jpeg_nvjpeg_refuses_is_decoded_on_the_host(folder, monkeypatch):
         return real(data, **kwargs)
 
     monkeypatch.setattr(device_decode, "decode_jpeg", picky)
-    images, labels = next(_batches(folder, True).iterate(0))
-    assert torch.equal(labels, expected[1]) and torch.equal(images, expected[0])
+    got = next(_batches(folder, True).iterate(0))
+    assert torch.equal(got.labels, expected.labels) and torch.equal(got.images, expected.images)
 
 
 def test_a_file_nothing_decodes_is_replaced_within_its_batch(folder, caplog):
@@ -153,12 +153,12 @@ def test_a_file_nothing_decodes_is_replaced_within_its_batch(folder, caplog):
     data = folder[0].read_bytes()
     folder[0].write_bytes(data[: len(data) * 2 // 3])  # header intact: only decoding finds it
     with caplog.at_level(logging.WARNING):
-        for (images, labels), (good_images, good_labels) in zip(_batches(folder, True).iterate(0), good):
-            bad = good_labels.tolist().index(0)  # a different slot in each batch
-            substitute = bad + 1 if bad + 1 < len(labels) else 0  # the next good image of the batch
-            expected_images, expected_labels = good_images.clone(), good_labels.clone()
-            expected_images[bad], expected_labels[bad] = good_images[substitute], good_labels[substitute]
-            assert torch.equal(labels, expected_labels) and torch.equal(images, expected_images)
+        for got, ok in zip(_batches(folder, True).iterate(0), good):
+            bad = ok.labels.tolist().index(0)  # a different slot in each batch
+            substitute = bad + 1 if bad + 1 < len(got.labels) else 0  # the next good image of the batch
+            expected_images, expected_labels = ok.images.clone(), ok.labels.clone()
+            expected_images[bad], expected_labels[bad] = ok.images[substitute], ok.labels[substitute]
+            assert torch.equal(got.labels, expected_labels) and torch.equal(got.images, expected_images)
     assert "a.jpg" in caplog.text and "truncated" in caplog.text
 
 
@@ -177,7 +177,7 @@ def test_nvjpeg_agrees_with_the_host_decoder(folder):
         view = View(image.shape[:2], 0, 0, min(image.shape[:2]), False)
         host = apply_view(image, view)
         batch = device_decode.pack([device_decode.JpegSample(read_encoded(path), view, 0)])
-        got, _ = device_decode.decode_batch(batch, torch.device("cuda"), "fail")
+        got = device_decode.decode_batch(batch, torch.device("cuda"), "fail").images
         # Decoders may round the inverse DCT and upsample chroma differently, by a level or two.
         assert (got[0].permute(1, 2, 0).cpu().int() - torch.from_numpy(host).int()).abs().float().mean() < 2
 
@@ -193,4 +193,4 @@ def test_config_switches_it_on(folder, caplog):
             source = build_train_batches(cfg, dataset, torch.device("cpu"), 0, 1)
         assert source.decode_on_device == on and ("the option is for GPUs" in caplog.text) == on
         batches[on] = next(source.iterate(0))
-    assert torch.equal(batches[False][1], batches[True][1]) and batches[True][0].shape == (7, 3, 56, 56)
+    assert torch.equal(batches[False].labels, batches[True].labels) and batches[True].images.shape == (7, 3, 56, 56)

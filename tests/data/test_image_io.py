@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
-from resnet_det.data.image_io import (ImageDecodeError, apply_exif_orientation, read_or_substitute, read_rgb)
+from resnet_det.data.image_io import ImageDecodeError, apply_exif_orientation, read_or_substitute, read_rgb
 
 
 def _photo(h=48, w=64) -> np.ndarray:

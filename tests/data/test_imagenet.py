@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from resnet_det.data.imagenet import imagenet_classes, load_imagenet_split

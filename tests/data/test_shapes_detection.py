@@ -15,7 +15,7 @@ def test_generated_once_deterministically_with_exact_masks(tmp_path, monkeypatch
 
     dataset = CocoDetection(json_a, images_a)
     assert len(dataset) == 48 and len(dataset.category_ids) == len(DETECTION_SHAPES)
-    image, target = dataset[3]
+    _, target = dataset[3]
     for box, mask in zip(target["boxes"], target["masks"]):
         ys, xs = mask.nonzero(as_tuple=True)
         assert box.tolist() == [xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]

@@ -14,8 +14,9 @@ def test_batches_are_a_pure_function_of_iteration():
     a = TensorBatches(images, labels, 10, seed=3, pad=2, crop=8, flip=True)
     b = TensorBatches(images, labels, 10, seed=3, pad=2, crop=8, flip=True)
     for it in (7, 0, 7, 12):
-        assert all(torch.equal(x, y) for x, y in zip(a.get(it), b.get(it)))
-    assert not torch.equal(a.get(0)[1], a.get(1)[1])
+        x, y = a.get(it), b.get(it)
+        assert torch.equal(x.images, y.images) and torch.equal(x.labels, y.labels)
+    assert not torch.equal(a.get(0).labels, a.get(1).labels)
 
 
 def test_ranks_split_exactly_the_single_process_batch():
@@ -24,10 +25,10 @@ def test_ranks_split_exactly_the_single_process_batch():
     single = TensorBatches(images, labels, 10, **kw)
     ranks = [TensorBatches(images, labels, 10, rank=r, world_size=2, **kw) for r in range(2)]
     for it in (0, 3, 9):
-        x, y = single.get(it)
+        whole = single.get(it)
         parts = [r.get(it) for r in ranks]
-        assert torch.equal(torch.cat([p[0] for p in parts]), x)
-        assert torch.equal(torch.cat([p[1] for p in parts]), y)
+        assert torch.equal(torch.cat([p.images for p in parts]), whole.images)
+        assert torch.equal(torch.cat([p.labels for p in parts]), whole.labels)
 
 
 def test_each_epoch_visits_every_sample_once_across_ranks():

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from resnet_det import build_model
+from resnet_det.modeling.detection.structures import Instances
 from resnet_det.weights import Weights, save_weights
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "detectron2"
@@ -87,8 +88,8 @@ def test_same_outputs_as_stock_detectron2(coco_images, calibrate_frozen_bn, asse
     for exp, out in zip(expected, got):
         assert len(exp["instances"]) == 100
         # Our convolutions fold the frozen norms, so equal up to float rounding, not bit for bit.
-        assert_same_detections(*({"boxes": i.pred_boxes.tensor, "scores": i.scores, "labels": i.pred_classes,
-                                  "masks": i.pred_masks} for i in (exp["instances"], out["instances"])))
+        assert_same_detections(*(Instances(i.pred_boxes.tensor, i.scores, i.pred_classes, i.pred_masks)
+                                 for i in (exp["instances"], out["instances"])))
 
 
 @pytest.mark.parametrize("depth", [18, 50])
@@ -97,7 +98,8 @@ def test_default_trainer_trains_and_coco_evaluator_evaluates(tmp_path, depth):
     from detectron2.evaluation import COCOEvaluator
 
     plugin.register_in_detectron2("shapes_det_train", "shapes_det_val")
-    # The shapes' masks are exact RLE, hence bitmask. From scratch with GroupNorm (no ImageNet weights offline), small images and few RoIs for a CPU.
+    # The shapes' masks are exact RLE, hence bitmask. From scratch with GroupNorm (no ImageNet weights
+    # offline), small images and few RoIs for a CPU.
     cfg = _cfg(f"mask_rcnn_R_{depth}_C4_3x.yaml",
                "MODEL.RESNET_DET.WEIGHT_STYLE", "torchvision", "MODEL.RESNET_DET.NORM", "GN",
                "MODEL.BACKBONE.FREEZE_AT", 0, "INPUT.FORMAT", "RGB", "INPUT.MASK_FORMAT", "bitmask",
@@ -135,9 +137,11 @@ def test_detection_benchmark_measures_detectron2_beside_us(tmp_path):
     out = tmp_path / "det.json"
     stdout = subprocess.run([sys.executable, "tools/benchmark.py", "det", "--device", "cpu", "--depth", "50",
                              "--height", "96", "--width", "128", "--train-batch", "2", "--infer-batches", "1",
-                             "--iters", "1", "--warmup", "1", "--precision", "fp32", "--detectron2-configs", str(configs),
+                             "--iters", "1", "--warmup", "1", "--precision", "fp32",
+                             "--detectron2-configs", str(configs),
                              "--json", str(out)], cwd=REPO_CONFIGS.parents[1], check=True, capture_output=True,
                             text=True).stdout
     rows = json.loads(out.read_text())["rows"]
-    assert {(r["impl"], r["mode"]) for r in rows} == {(i, m) for i in ("resnet_det", "detectron2") for m in ("train", "infer")}
+    assert {(r["impl"], r["mode"]) for r in rows} == {(i, m) for i in ("resnet_det", "detectron2")
+                                                      for m in ("train", "infer")}
     assert "ours/peer" in stdout

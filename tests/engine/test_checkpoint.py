@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from resnet_det.engine.checkpoint import CheckpointReadError, Checkpointer, CheckpointWriteError
+from resnet_det.engine.checkpoint import Checkpointer, CheckpointReadError
 from resnet_det.weights import WeightsMismatchError
 
 
@@ -45,7 +45,8 @@ def test_a_failed_write_keeps_the_previous_checkpoint_and_says_so(tmp_path):
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("CheckpointWriteError could not write checkpoint") and "model_0000002.pth" in out.stdout
+    assert out.stdout.startswith("CheckpointWriteError could not write checkpoint")
+    assert "model_0000002.pth" in out.stdout
     assert "model_0000001.pth, is intact" in out.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last_checkpoint", "model_0000001.pth"]
     fresh = _checkpointer(tmp_path, seed=1)

@@ -7,6 +7,7 @@ from resnet_det.data.cls_transforms import eval_views
 from resnet_det.data.image_io import read_rgb
 from resnet_det.data.imagenet import load_imagenet_split
 from resnet_det.engine.cls_trainer import ClassificationTrainer
+from resnet_det.utils.images import hwc_to_chw
 
 
 @pytest.fixture
@@ -19,12 +20,13 @@ def imagenet_root(shared_data, tmp_path):
 def test_eval_matches_a_direct_loop(imagenet_root, mode):
     cfg = load_config("configs/imagenet_r18.yaml", [
         "DATASETS.ROOT", str(imagenet_root), "TEST.MODE", mode, "TEST.IMS_PER_BATCH", "16",
-        "DATALOADER.NUM_WORKERS", "2", "TEST.RESIZE", "128", "TEST.CROP_SIZE", "112", "OUTPUT_DIR", str(imagenet_root / "out"), "MODEL.DEVICE", "cpu",
+        "DATALOADER.NUM_WORKERS", "2", "TEST.RESIZE", "128", "TEST.CROP_SIZE", "112",
+        "OUTPUT_DIR", str(imagenet_root / "out"), "MODEL.DEVICE", "cpu",
         "SOLVER.AMP.ENABLED", "False"])
     trainer = ClassificationTrainer(cfg)
     # Make the random classifier confident about something, so errors are not all ties.
     torch.nn.init.normal_(trainer.model.linear.weight, std=0.5)
-    result = trainer.evaluate()["imagenet_val"]
+    result = trainer.test()["imagenet_val"]["classification"]
     assert result["num_images"] == 100
 
     paths, labels, _ = load_imagenet_split(imagenet_root / "imagenet", "val")
@@ -32,9 +34,8 @@ def test_eval_matches_a_direct_loop(imagenet_root, mode):
     correct1 = correct5 = 0
     with torch.no_grad():
         for path, label in zip(paths[:100], labels):
-            views = [torch.from_numpy(v).permute(2, 0, 1)[None]
-                     for v in eval_views(read_rgb(path), mode, resize=128, crop=112)]
-            probs = sum(trainer.predict(v).softmax(1) for v in views)[0]
+            views = [hwc_to_chw(v)[None] for v in eval_views(read_rgb(path), mode, resize=128, crop=112)]
+            probs = sum(trainer.predict(trainer.model, v).softmax(1) for v in views)[0]
             top5 = probs.topk(5).indices.tolist()
             correct1 += top5[0] == label
             correct5 += label in top5

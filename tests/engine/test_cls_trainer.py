@@ -4,84 +4,49 @@ import pytest
 import torch
 
 from resnet_det.config import load_config
-from resnet_det.engine.cls_trainer import ClassificationTrainer, NonFiniteLossError, build_classifier
-
-DEMO = "configs/demo_cls.yaml"
-
-
-def _cfg(tmp_path, *overrides):
-    return load_config(DEMO, ["OUTPUT_DIR", str(tmp_path), "SOLVER.IMS_PER_BATCH", "32",
-                              "SOLVER.MAX_ITER", "30", "SOLVER.STEPS", "(20,)", "SOLVER.WARMUP_ITERS", "5",
-                              "SOLVER.CHECKPOINT_PERIOD", "10", "TEST.EVAL_PERIOD", "0", "LOG_PERIOD", "5",
-                              "DETERMINISTIC", "True", *overrides])
+from resnet_det.engine.cls_trainer import ClassificationTrainer
+from resnet_det.engine.hooks import NonFiniteLossError
+from resnet_det.modeling.registry import build_classifier
 
 
 def _final_state(path):
     return torch.load(path / "model_final.pth", weights_only=True)["model"]
 
 
-def test_demo_learns_and_writes_outputs(tmp_path):
-    cfg = _cfg(tmp_path, "SOLVER.MAX_ITER", "150", "SOLVER.STEPS", "(120,)", "SOLVER.IMS_PER_BATCH", "64")
+def test_demo_learns_and_writes_outputs(tmp_path, small_run):
+    cfg = small_run("cls", tmp_path, "SOLVER.MAX_ITER", "150", "SOLVER.STEPS", "(120,)", "SOLVER.IMS_PER_BATCH", "64")
     trainer = ClassificationTrainer(cfg)
-    before = trainer.evaluate()["shapes_test"]["top1_error"]
+    before = trainer.test()["shapes_test"]["classification"]["top1_error"]
     metrics = trainer.train()
     # 10 balanced classes: chance is 90% error. 150 steps of ResNet-20 get far below it.
     assert before > 70
-    assert metrics["top1_error"] < 30
+    assert metrics["results"]["shapes_test"]["classification"]["top1_error"] < 30
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["top1_error"] == metrics["top1_error"] and saved["iterations"] == 150
+    assert saved["results"] == metrics["results"] and saved["iterations"] == 150
     log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert log[0]["loss"] > log[-2]["loss"]
     ckpt = torch.load(tmp_path / "model_final.pth", weights_only=True)
     assert ckpt["meta"] == {"format": "resnet_det", "weight_style": "torchvision", "arch": "cifar_resnet20"}
 
 
-def test_compiled_model_trains_to_the_same_weights(tmp_path):
-    ClassificationTrainer(_cfg(tmp_path / "eager", "SOLVER.MAX_ITER", "3")).train()
+def test_compiled_model_trains_to_the_same_weights(tmp_path, small_run):
+    ClassificationTrainer(small_run("cls", tmp_path / "eager", "SOLVER.MAX_ITER", "3")).train()
     # The eager backend traces the model as inductor would, then runs the captured graph as is.
-    compiled = ClassificationTrainer(_cfg(tmp_path / "compiled", "SOLVER.MAX_ITER", "3", "MODEL.COMPILE.ENABLED",
-                                          "True", "MODEL.COMPILE.BACKEND", "eager"))
+    compiled = ClassificationTrainer(small_run("cls", tmp_path / "compiled", "SOLVER.MAX_ITER", "3",
+                                               "MODEL.COMPILE.ENABLED", "True", "MODEL.COMPILE.BACKEND", "eager"))
     assert compiled.model._compiled_call_impl is not None
     compiled.train()
     a, b = _final_state(tmp_path / "eager"), _final_state(tmp_path / "compiled")
     assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
 
 
-class _Interrupt(Exception):
-    pass
-
-
-def test_resume_after_interruption_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
-    ClassificationTrainer(_cfg(tmp_path / "straight")).train()
-
-    interrupted = ClassificationTrainer(_cfg(tmp_path / "resumed"))
-    real_get = interrupted.batches.get
-
-    def crash_at_17(iteration):
-        if iteration == 17:
-            raise _Interrupt
-        return real_get(iteration)
-
-    monkeypatch.setattr(interrupted.batches, "get", crash_at_17)
-    with pytest.raises(_Interrupt):
-        interrupted.train()
-    assert (tmp_path / "resumed" / "last_checkpoint").read_text() == "model_0000010.pth"
-
-    resumed = ClassificationTrainer(_cfg(tmp_path / "resumed"))
-    resumed.load(resume=True)
-    assert resumed.start_iter == 10
-    resumed.train()
-    a, b = _final_state(tmp_path / "straight"), _final_state(tmp_path / "resumed")
-    assert all(torch.equal(a[k], b[k]) for k in a)
-
-
-def test_nonfinite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
-    trainer = ClassificationTrainer(_cfg(tmp_path, "SOLVER.CHECKPOINT_PERIOD", "2", "LOG_PERIOD", "1"))
+def test_nonfinite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch, small_run):
+    trainer = ClassificationTrainer(small_run("cls", tmp_path, "SOLVER.CHECKPOINT_PERIOD", "2", "LOG_PERIOD", "1"))
     real_predict, calls = trainer.predict, []
 
-    def nan_from_step_5(images):
+    def nan_from_step_5(model, images):
         calls.append(1)
-        logits = real_predict(images)
+        logits = real_predict(model, images)
         return logits * float("nan") if len(calls) > 5 else logits
 
     monkeypatch.setattr(trainer, "predict", nan_from_step_5)
@@ -93,8 +58,8 @@ def test_nonfinite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     assert all(v.isfinite().all() for v in state.values() if v.is_floating_point())
 
 
-def test_diverging_weights_are_never_checkpointed(tmp_path):
-    trainer = ClassificationTrainer(_cfg(tmp_path, "SOLVER.BASE_LR", "1e12", "SOLVER.WARMUP_ITERS", "0",
+def test_diverging_weights_are_never_checkpointed(tmp_path, small_run):
+    trainer = ClassificationTrainer(small_run("cls", tmp_path, "SOLVER.BASE_LR", "1e12", "SOLVER.WARMUP_ITERS", "0",
                                          "SOLVER.CHECKPOINT_PERIOD", "2", "LOG_PERIOD", "1"))
     with pytest.raises(NonFiniteLossError, match="none yet"):
         trainer.train()
@@ -116,9 +81,9 @@ def test_resnet20_learns_real_cifar10(cifar_root):
     cfg = load_config("configs/cifar_resnet20.yaml", [
         *CPU, "DATASETS.ROOT", str(cifar_root), "OUTPUT_DIR", str(cifar_root / "out"), "SOLVER.MAX_ITER", "300",
         "SOLVER.STEPS", "(250,)", "SOLVER.WARMUP_ITERS", "30", "TEST.EVAL_PERIOD", "0"])
-    metrics = ClassificationTrainer(cfg).train()
-    assert metrics["datasets"]["cifar10_test"]["num_images"] == 10000
-    assert metrics["top1_error"] < 55
+    result = ClassificationTrainer(cfg).train()["results"]["cifar10_test"]["classification"]
+    assert result["num_images"] == 10000
+    assert result["top1_error"] < 55
 
 
 @pytest.mark.parametrize("name", ["cifar_resnet20", "cifar_resnet110", "cifar_plain56", "imagenet_r50",
@@ -130,9 +95,9 @@ def test_shipped_configs_build(name):
     assert model.linear.out_features == cfg.MODEL.NUM_CLASSES
 
 
-def test_gradient_clipping_bounds_the_first_update(tmp_path):
+def test_gradient_clipping_bounds_the_first_update(tmp_path, small_run):
     clip = 1e-4
-    cfg = _cfg(tmp_path, "SOLVER.MAX_ITER", "1", "SOLVER.WARMUP_ITERS", "0", "SOLVER.WEIGHT_DECAY", "0.0",
+    cfg = small_run("cls", tmp_path, "SOLVER.MAX_ITER", "1", "SOLVER.WARMUP_ITERS", "0", "SOLVER.WEIGHT_DECAY", "0.0",
                "SOLVER.CLIP_GRADIENTS.ENABLED", "True", "SOLVER.CLIP_GRADIENTS.CLIP_TYPE", "value",
                "SOLVER.CLIP_GRADIENTS.CLIP_VALUE", str(clip))
     trainer = ClassificationTrainer(cfg)
@@ -144,13 +109,13 @@ def test_gradient_clipping_bounds_the_first_update(tmp_path):
     assert 0 < biggest <= 1.5 * cfg.SOLVER.BASE_LR * clip
 
 
-def test_colour_noise_comes_with_each_iteration_batch(tmp_path):
+def test_colour_noise_comes_with_each_iteration_batch(tmp_path, small_run):
     """PCA lighting is drawn from the iteration, so a resumed run gets the noise the straight one did."""
-    trainer = ClassificationTrainer(_cfg(tmp_path, "INPUT.COLOR_AUG", "0.1"))
+    trainer = ClassificationTrainer(small_run("cls", tmp_path, "INPUT.COLOR_AUG", "0.1"))
     from_4, from_5 = trainer.iterate_batches(4), trainer.iterate_batches(5)
     next(from_4)
-    (resumed, labels), (straight, _) = next(from_5), next(from_4)
-    plain, plain_labels = trainer.batches.get(5)
-    assert torch.equal(resumed, straight) and torch.equal(labels, plain_labels)
-    shift = resumed - plain.float()  # one colour per image, not zero
+    resumed, straight = next(from_5), next(from_4)
+    plain = trainer.train_loader.get(5)
+    assert torch.equal(resumed.images, straight.images) and torch.equal(resumed.labels, plain.labels)
+    shift = resumed.images - plain.images.float()  # one colour per image, not zero
     assert torch.allclose(shift, shift[:, :, :1, :1].expand_as(shift), atol=1e-4) and shift.abs().max() > 0.1

@@ -6,12 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from resnet_det.config import load_config
 from resnet_det.data.image_io import ImageDecodeError
 from resnet_det.data.voc import VOC_CLASSES
-from resnet_det.engine.det_trainer import DetectionTrainer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,21 +28,14 @@ def coco4(shared_data, tmp_path):
             "DATASETS.TRAIN", '("coco4",)', "DATASETS.TEST", '("coco4",)', "MODEL.ROI_HEADS.NUM_CLASSES", "80"]
 
 
-def _overrides(out: Path, *extra: str) -> list[str]:
-    return ["OUTPUT_DIR", str(out), "MODEL.DEVICE", "cpu", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "4",
-            "SOLVER.STEPS", "(3,)", "SOLVER.WARMUP_ITERS", "2", "SOLVER.CHECKPOINT_PERIOD", "2", "LOG_PERIOD", "1",
-            "INPUT.MIN_SIZE_TRAIN", "(128,)", "INPUT.MIN_SIZE_TEST", "128", "DATALOADER.NUM_WORKERS", "0",
-            "TEST.IMS_PER_BATCH", "2", "DETERMINISTIC", "True", *extra]
-
-
-def test_coco_images_train_and_evaluate_end_to_end(coco4, tmp_path):
+def test_coco_images_train_and_evaluate_end_to_end(coco4, tmp_path, small_trainer):
     # After 4 steps from scratch no class clears the 0.05 default, so keep every detection.
-    trainer = DetectionTrainer(load_config("configs/demo.yaml", _overrides(
-        tmp_path, *coco4, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0")))
+    trainer = small_trainer("det", tmp_path, *coco4, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0")
     metrics = trainer.train()
-    saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert set(saved["coco4"]) == {"bbox", "segm", "per_category"}
-    assert set(saved["coco4"]["bbox"]) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+    saved = json.loads((tmp_path / "metrics.json").read_text())["results"]
+    assert set(saved["coco4"]) == {"bbox", "segm"}
+    assert _summary(saved["coco4"]["bbox"]) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+    assert any(k.startswith("AP-") for k in saved["coco4"]["segm"])  # per category
     assert metrics["iterations"] == 4
     detections = json.loads((tmp_path / "inference/coco4/coco_instances_results.json").read_text())
     assert detections and {"image_id", "category_id", "bbox", "score", "segmentation"} <= detections[0].keys()
@@ -52,41 +43,17 @@ def test_coco_images_train_and_evaluate_end_to_end(coco4, tmp_path):
     assert {"loss_rpn_cls", "loss_mask", "lr"} <= log[0].keys()
 
 
-class _Interrupt(Exception):
-    pass
+def _summary(metrics: dict) -> set[str]:
+    return {k for k in metrics if "-" not in k}
 
 
-def test_resume_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
-    straight = DetectionTrainer(load_config("configs/demo.yaml", _overrides(tmp_path / "a")))
-    straight.train()
-    crashing = DetectionTrainer(load_config("configs/demo.yaml", _overrides(tmp_path / "b")))
-    real, calls = crashing.losses, []
-
-    def crash_at_3(batch):
-        calls.append(batch)
-        if len(calls) == 4:  # iterations 0, 1, 2 done
-            raise _Interrupt
-        return real(batch)
-
-    monkeypatch.setattr(crashing, "losses", crash_at_3)
-    with pytest.raises(_Interrupt):
-        crashing.train()
-    resumed = DetectionTrainer(load_config("configs/demo.yaml", _overrides(tmp_path / "b")))
-    resumed.load(resume=True)
-    assert resumed.start_iter == 2
-    resumed.train()
-    a = torch.load(tmp_path / "a/model_final.pth", weights_only=True)["model"]
-    b = torch.load(tmp_path / "b/model_final.pth", weights_only=True)["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
-
-
-def test_two_process_gloo_run_trains_and_evaluates(coco4, tmp_path):
+def test_two_process_gloo_run_trains_and_evaluates(coco4, tmp_path, small_run_args):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                    "tools/train_net.py", "--config", "configs/demo.yaml", *_overrides(tmp_path, *coco4)],
+                    "tools/train_net.py", *small_run_args("det"), "OUTPUT_DIR", str(tmp_path), *coco4],
                    cwd=REPO, env=env, check=True, capture_output=True)
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["coco4"]["bbox"]["AP"] is not None and saved["iterations"] == 4
+    assert saved["results"]["coco4"]["bbox"]["AP"] is not None and saved["iterations"] == 4
 
 
 @pytest.mark.parametrize("name, depth, mask_on, style", [
@@ -97,34 +64,33 @@ def test_coco_configs_build_the_described_detector(name, depth, mask_on, style):
     from resnet_det import build_detector
     cfg = load_config(f"configs/{name}.yaml")
     model = build_detector(cfg)
-    assert len(model.backbone.res4) == {50: 6, 101: 23}[depth] and model.mask_on == mask_on
+    assert len(model.backbone.res4) == {50: 6, 101: 23}[depth] and (model.roi_heads.mask_head is not None) == mask_on
     assert model.weight_style == style
     # caffe-style weights put the stride in the 1x1 (MSRA's models), torchvision's in the 3x3.
     assert model.backbone.res3[0].conv1.stride == ((2, 2) if style == "caffe" else (1, 1))
 
 
-def test_voc_07_plus_12_trains_and_reports_voc_ap(shared_data, tmp_path):
-    overrides = _overrides(tmp_path, "DATASETS.ROOT", str(shared_data), "MODEL.ROI_HEADS.NUM_CLASSES", "20",
-                           "DATASETS.TRAIN", '("voc_2007_trainval", "voc_2012_trainval")',
-                           "DATASETS.TEST", '("voc_2007_test",)', "MODEL.MASK_ON", "False",
-                           "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0")
-    trainer = DetectionTrainer(load_config("configs/demo.yaml", overrides))
-    metrics = trainer.train()["voc_2007_test"]
-    assert set(metrics["bbox"]) == {"AP", "AP50", "AP75"} and 0 <= metrics["bbox"]["AP50"] <= 100
-    assert set(metrics["per_category"]["bbox"]) == set(VOC_CLASSES)
-    assert len(trainer._batches.samples) == 10  # 5 VOC2007 + 5 VOC2012 images
+def test_voc_07_plus_12_trains_and_reports_voc_ap(shared_data, tmp_path, small_trainer):
+    trainer = small_trainer("det", tmp_path, "DATASETS.ROOT", str(shared_data), "MODEL.ROI_HEADS.NUM_CLASSES", "20",
+                            "DATASETS.TRAIN", '("voc_2007_trainval", "voc_2012_trainval")',
+                            "DATASETS.TEST", '("voc_2007_test",)', "MODEL.MASK_ON", "False",
+                            "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0")
+    metrics = trainer.train()["results"]["voc_2007_test"]
+    assert _summary(metrics["bbox"]) == {"AP", "AP50", "AP75"} and 0 <= metrics["bbox"]["AP50"] <= 100
+    assert {k.removeprefix("AP50-") for k in metrics["bbox"] if "-" in k} == set(VOC_CLASSES)
+    assert len(trainer.train_loader.samples) == 10  # 5 VOC2007 + 5 VOC2012 images
 
 
-def test_a_corrupt_image_neither_stops_training_nor_leaves_evaluation(tmp_path, tiny_coco, caplog):
+def test_a_corrupt_image_neither_stops_training_nor_leaves_evaluation(tmp_path, tiny_coco, caplog, small_trainer):
     json_file = tiny_coco(tmp_path, [{"image_id": i, "bbox": [5, 5, 20, 20]} for i in range(1, 5)], n_images=4)
     (tmp_path / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))  # a PNG signature, then nothing usable
     data = ["DATASETS.REGISTER", f'[["tiny", "{json_file}", "{tmp_path}"]]', "DATASETS.TRAIN", '("tiny",)',
             "DATASETS.TEST", '("tiny",)', "MODEL.ROI_HEADS.NUM_CLASSES", "1", "MODEL.MASK_ON", "False",
             "INPUT.MIN_SIZE_TRAIN", "(40,)", "INPUT.MIN_SIZE_TEST", "40"]
     with caplog.at_level(logging.WARNING):
-        metrics = DetectionTrainer(load_config("configs/demo.yaml", _overrides(tmp_path / "out", *data))).train()
-    assert "AP" in metrics["tiny"]["bbox"] and (tmp_path / "out/model_final.pth").is_file()
-    assert "skipping training image" in caplog.text and "evaluating without image" in caplog.text and "3.png" in caplog.text
+        metrics = small_trainer("det", tmp_path / "out", *data).train()
+    assert "AP" in metrics["results"]["tiny"]["bbox"] and (tmp_path / "out/model_final.pth").is_file()
+    assert "skipping training image" in caplog.text and "evaluating without image" in caplog.text
+    assert "3.png" in caplog.text
     with pytest.raises(ImageDecodeError, match="3.png"):
-        DetectionTrainer(load_config("configs/demo.yaml", _overrides(
-            tmp_path / "fail", *data, "DATALOADER.ON_BAD_IMAGE", "fail"))).train()
+        small_trainer("det", tmp_path / "fail", *data, "DATALOADER.ON_BAD_IMAGE", "fail").train()

@@ -9,14 +9,13 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_two_process_gloo_run_matches_one_process(tmp_path):
+def test_two_process_gloo_run_matches_one_process(tmp_path, small_run_args):
     # GroupNorm makes the model independent of how the global batch is split, so what is left is
     # the order of floating-point sums, which early training amplifies: on a 2-core CPU, 1 vs 2
     # threads in one process already end 6.0e-4 apart (relative L2 over all weights) after these
     # 10 steps, the 2-process run 6.1e-4 from the 1-process one, and a different data seed 1.14.
-    args = ["--config", "configs/demo_cls.yaml", "MODEL.RESNETS.NORM", "GN", "SOLVER.MAX_ITER", "10",
-            "SOLVER.BASE_LR", "0.01", "SOLVER.WARMUP_ITERS", "0", "SOLVER.IMS_PER_BATCH", "32",
-            "SOLVER.CHECKPOINT_PERIOD", "1000", "TEST.EVAL_PERIOD", "0", "DETERMINISTIC", "True"]
+    args = [*small_run_args("cls"), "MODEL.RESNETS.NORM", "GN", "SOLVER.MAX_ITER", "10", "SOLVER.BASE_LR", "0.01",
+            "SOLVER.WARMUP_ITERS", "0", "SOLVER.CHECKPOINT_PERIOD", "1000"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "tools/train_cls.py", *args, "OUTPUT_DIR", str(tmp_path / "one")],
                    cwd=REPO, env=env, check=True, capture_output=True)
@@ -29,5 +28,6 @@ def test_two_process_gloo_run_matches_one_process(tmp_path):
     a, b = (torch.cat([state[k].flatten() for k in keys]) for state in (one, two))
     assert ((a - b).norm() / a.norm()).item() < 5e-3
     m1, m2 = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))
-    assert m1["datasets"]["shapes_test"]["num_images"] == m2["datasets"]["shapes_test"]["num_images"] == 1000
-    assert abs(m1["top1_error"] - m2["top1_error"]) <= 1.0
+    r1, r2 = (m["results"]["shapes_test"]["classification"] for m in (m1, m2))
+    assert r1["num_images"] == r2["num_images"] == 1000
+    assert abs(r1["top1_error"] - r2["top1_error"]) <= 1.0

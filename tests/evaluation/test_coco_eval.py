@@ -9,6 +9,7 @@ from pycocotools.cocoeval import COCOeval
 
 from resnet_det.data.coco import CocoDetection
 from resnet_det.evaluation.coco import evaluate_coco, to_coco_results
+from resnet_det.modeling.detection.structures import Instances
 
 
 def _gt_as_detections(dataset: CocoDetection) -> list[dict]:
@@ -16,8 +17,7 @@ def _gt_as_detections(dataset: CocoDetection) -> list[dict]:
     for i in range(len(dataset)):
         _, target = dataset[i]
         n = len(target["boxes"])
-        output = {"boxes": target["boxes"], "scores": torch.ones(n), "labels": target["labels"],
-                  "masks": target["masks"].bool()}
+        output = Instances(target["boxes"], torch.ones(n), target["labels"], target["masks"].bool())
         results += to_coco_results(output, target["image_id"], dataset.category_ids)
     return results
 
@@ -48,12 +48,11 @@ def _tiny_gt(tmp_path) -> COCO:
 ])
 def test_hand_computed_ap_for_a_shrunk_box(tmp_path, width, expected_ap):
     gt = _tiny_gt(tmp_path)
-    output = {"boxes": torch.tensor([[10.0, 10.0, 10.0 + width, 50.0]]), "scores": torch.tensor([0.9]),
-              "labels": torch.tensor([0])}
+    output = Instances(torch.tensor([[10.0, 10.0, 10.0 + width, 50.0]]), torch.tensor([0.9]), torch.tensor([0]))
     metrics = evaluate_coco(gt, to_coco_results(output, 1, [7]), iou_types=("bbox",))["bbox"]
     assert metrics["AP"] == pytest.approx(expected_ap, abs=1e-6)
     assert metrics["AP50"] == pytest.approx(100.0 if width >= 20 else 0.0)
-    assert metrics["per_category"]["thing"] == pytest.approx(expected_ap, abs=1e-6)
+    assert metrics["AP-thing"] == pytest.approx(expected_ap, abs=1e-6)
 
 
 def test_matches_pycocotools_on_perturbed_detections(shared_data):
@@ -64,7 +63,7 @@ def test_matches_pycocotools_on_perturbed_detections(shared_data):
     for i in range(len(dataset)):
         _, t = dataset[i]
         boxes = t["boxes"] + torch.randn(t["boxes"].shape, generator=g) * 4
-        output = {"boxes": boxes, "scores": torch.rand(len(boxes), generator=g), "labels": t["labels"]}
+        output = Instances(boxes, torch.rand(len(boxes), generator=g), t["labels"])
         results += to_coco_results(output, t["image_id"], dataset.category_ids)
     ours = evaluate_coco(dataset.coco, results, iou_types=("bbox",))["bbox"]
     with contextlib.redirect_stdout(io.StringIO()):

@@ -3,17 +3,17 @@ import pytest
 import torch
 
 from resnet_det.data.voc import VOC_CLASSES, VOCDetection, parse_voc_xml
-from resnet_det.evaluation.voc import average_precision, evaluate_voc, group_by_class
+from resnet_det.evaluation.voc import average_precision, detections_by_class, evaluate_voc, ground_truth_by_class
+from resnet_det.modeling.detection.structures import Instances
 
 
 @pytest.mark.parametrize("year, split", [("2007", "test"), ("2012", "trainval")])
 def test_ground_truth_scores_100(shared_data, year, split):
     dataset = VOCDetection(shared_data / "VOCdevkit", year, split)
     targets = [(dataset.ids[i], dataset[i][1]) for i in range(len(dataset))]
-    outputs = [(image, {"boxes": t["boxes"], "labels": t["labels"], "scores": torch.ones(len(t["labels"]))})
-               for image, t in targets]
+    outputs = [(image, Instances(t["boxes"], torch.ones(len(t["labels"])), t["labels"])) for image, t in targets]
     for use_07 in (True, False):
-        metrics = evaluate_voc(group_by_class(outputs, True), group_by_class(targets, False), VOC_CLASSES, use_07)
+        metrics = evaluate_voc(detections_by_class(outputs), ground_truth_by_class(targets), VOC_CLASSES, use_07)
         assert metrics["AP50"] == pytest.approx(100.0) and metrics["AP"] == pytest.approx(100.0)
 
 

@@ -6,14 +6,10 @@ from resnet_det.modeling.blocks import ConvNorm
 
 
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last], ids=["nchw", "nhwc"])
-def test_frozen_norm_folded_into_the_conv_keeps_outputs_and_gradients(memory_format):
+def test_frozen_norm_folded_into_the_conv_keeps_outputs_and_gradients(memory_format, randomise_norms):
     torch.manual_seed(0)
-    conv = ConvNorm(8, 16, 3, stride=2, norm="FrozenBN").to(memory_format=memory_format)
+    conv = randomise_norms(ConvNorm(8, 16, 3, stride=2, norm="FrozenBN").to(memory_format=memory_format))
     norm = conv.norm
-    norm.running_mean.uniform_(-0.5, 0.5)
-    norm.running_var.uniform_(0.5, 2.0)
-    norm.weight.uniform_(0.5, 1.5)
-    norm.bias.uniform_(-0.2, 0.2)
     x = torch.randn(2, 8, 12, 12).contiguous(memory_format=memory_format).requires_grad_()
     folded = conv(x)
     unfolded = norm(F.conv2d(x, conv.weight, None, conv.stride, conv.padding))  # the norm run on its own

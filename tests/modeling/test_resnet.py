@@ -14,20 +14,10 @@ TORCHVISION_PARAMS = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_54
 PAPER_GMACS = {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6, 152: 11.3}
 
 
-def _randomise_bn(model: torch.nn.Module) -> None:
-    # Fresh BNs are the identity in eval mode, which would hide a mis-mapped statistic.
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
-            torch.nn.init.uniform_(m.bias, -0.5, 0.5)
-
-
 @pytest.mark.parametrize("depth", DEPTHS)
-def test_matches_torchvision(depth):
+def test_matches_torchvision(depth, randomise_norms):
     tv = getattr(torchvision.models, f"resnet{depth}")().eval()
-    _randomise_bn(tv)
+    randomise_norms(tv)
     ours = build_model(f"resnet{depth}").eval()
     load_state_dict_checked(ours, torchvision_to_resnet_det(tv.state_dict()))
     x = torch.randn(2, 3, 160, 160)
@@ -135,9 +125,9 @@ def test_zero_init_last_makes_blocks_identity_plus_shortcut(depth):
     assert not model.res3[0].last_norm.weight.any()
 
 
-def test_frozen_batchnorm_equals_batchnorm_in_eval():
+def test_frozen_batchnorm_equals_batchnorm_in_eval(randomise_norms):
     bn = torch.nn.BatchNorm2d(8).eval()
-    _randomise_bn(bn)
+    randomise_norms(bn)
     frozen = FrozenBatchNorm2d.convert_frozen_batchnorm(torch.nn.Sequential(bn))[0]
     frozen2 = FrozenBatchNorm2d(8)
     frozen2.load_state_dict(bn.state_dict())  # num_batches_tracked is dropped

@@ -15,7 +15,8 @@ def test_cls_benchmark_measures_both_implementations_and_our_file_pipeline(tmp_p
     for i in range(6):  # two classes of real-sized JPEGs, fewer than a batch
         folder = tmp_path / "images" / f"class{i % 2}"
         folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.random.default_rng(i).integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(folder / f"{i}.jpg")
+        pixels = np.random.default_rng(i).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.jpg")
     out = tmp_path / "bench.json"
     run = subprocess.run([sys.executable, str(REPO / "tools/benchmark.py"), "cls", "--device", "cpu", "--depth", "18",
                           "--batch", "8", "--size", "64", "--iters", "2", "--warmup", "1", "--precision", "fp32",
@@ -40,17 +41,16 @@ def test_det_benchmark_measures_training_and_inference(tmp_path, tiny_coco):
     coco = tiny_coco(tmp_path, [{"image_id": i, "bbox": [10, 5, 30, 20], "area": 600,
                                  "segmentation": [[10, 5, 40, 5, 40, 25, 10, 25]]} for i in (1, 2, 3)])
     out = tmp_path / "det.json"
-    stdout = subprocess.run([sys.executable, str(REPO / "tools/benchmark.py"), "det", "--device", "cpu", "--depth", "18",
-                             "--mask", "--height", "64", "--width", "96", "--train-rois", "64", "--test-proposals", "100",
-                             "--train-batch", "2", "--infer-batches", "1",
+    stdout = subprocess.run([sys.executable, str(REPO / "tools/benchmark.py"), "det", "--device", "cpu",
+                             "--depth", "18", "--mask", "--height", "64", "--width", "96", "--train-rois", "64",
+                             "--test-proposals", "100", "--train-batch", "2", "--infer-batches", "1",
                              "2", "--iters", "1", "--warmup", "1", "--precision", "fp32", "--detectron2-configs",
                              str(tmp_path / "none"), "--coco", str(coco), str(tmp_path), "--workers", "0",
                              "--repeats", "1", "--json", str(out)], check=True, capture_output=True, text=True).stdout
     rows = json.loads(out.read_text())["rows"]
-    assert [(r["impl"], r["mode"], r["batch"]) for r in rows] == [("resnet_det", "load", 2),
-                                                                  ("resnet_det", "train", 2),
-                                                                  ("resnet_det", "train_files", 2),
-                                                                  ("resnet_det", "infer", 1), ("resnet_det", "infer", 2)]
+    assert [(r["impl"], r["mode"], r["batch"]) for r in rows] == [
+        ("resnet_det", "load", 2), ("resnet_det", "train", 2), ("resnet_det", "train_files", 2),
+        ("resnet_det", "infer", 1), ("resnet_det", "infer", 2)]
     assert rows[0]["of_synthetic"] > 0 and rows[2]["of_synthetic"] > 0
     assert all(r["images_per_s"] > 0 and r["model"] == "mask_rcnn_R18_C4" for r in rows[1:])
     assert all(r["host_syncs"] > 0 for r in rows[1:])  # NMS at least

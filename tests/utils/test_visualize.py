@@ -16,9 +16,9 @@ def test_draws_masks_boxes_and_respects_the_threshold():
     masks = torch.zeros(2, 40, 60, dtype=torch.bool)
     masks[0, 10:20, 10:20] = True
     masks[1, 25:35, 40:50] = True
-    instances = {"boxes": torch.tensor([[10.0, 10, 20, 20], [40, 25, 50, 35]]), "labels": torch.tensor([0, 1]),
-                 "scores": torch.tensor([0.9, 0.2]), "masks": masks}
-    drawn = draw_instances(image, instances, ["a", "b"], score_threshold=0.5)
+    boxes = torch.tensor([[10.0, 10, 20, 20], [40, 25, 50, 35]])
+    drawn = draw_instances(image, boxes, torch.tensor([0, 1]), ["a", "b"], scores=torch.tensor([0.9, 0.2]), masks=masks,
+                           score_threshold=0.5)
     assert drawn[15, 15].any() and not image.any()  # tinted inside the kept mask; input untouched
     assert not drawn[30, 45].any()  # the low-scoring instance is not drawn
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -18,9 +18,9 @@ class AnchorGenerator(nn.Module):
     """
 
     def __init__(self, sizes: Sequence[float] = (32, 64, 128, 256, 512),
-                 aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0), stride: int = 16, offset: float = 0.0) -> None:
+                 aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0), stride: int = 16) -> None:
         super().__init__()
-        self.stride, self.offset = stride, offset
+        self.stride = stride
         cells = []
         for size, ratio in itertools.product(sizes, aspect_ratios):
             w = math.sqrt(size * size / ratio)
@@ -35,8 +35,8 @@ class AnchorGenerator(nn.Module):
     def forward(self, height: int, width: int) -> torch.Tensor:
         """``(height * width * A, 4)`` anchors in input-image pixels for a ``height x width`` map."""
         device = self.cell_anchors.device
-        xs = torch.arange(width, device=device, dtype=torch.float32) * self.stride + self.offset * self.stride
-        ys = torch.arange(height, device=device, dtype=torch.float32) * self.stride + self.offset * self.stride
+        xs = torch.arange(width, device=device, dtype=torch.float32) * self.stride
+        ys = torch.arange(height, device=device, dtype=torch.float32) * self.stride
         y, x = torch.meshgrid(ys, xs, indexing="ij")
         shifts = torch.stack([x, y, x, y], dim=-1).reshape(-1, 1, 4)
         return (shifts + self.cell_anchors.view(1, -1, 4)).reshape(-1, 4)

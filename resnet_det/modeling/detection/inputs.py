@@ -1,54 +1,61 @@
-"""Detector input handling: resize, normalise for the weight style, pad into one batch; and back."""
+"""Detector input handling: resize, normalise for the weight style, pad into one batch."""
 from __future__ import annotations
 
-import random
-from typing import Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from resnet_det.config import CfgNode
 from resnet_det.modeling.detection.box_ops import scale_boxes
 from resnet_det.modeling.preprocess import Normalize
+from resnet_det.utils.images import shorter_side_shape
 
 
-def resized_shape(height: int, width: int, short: int, max_size: int) -> tuple[int, int]:
-    """Shorter side to ``short`` unless the longer would pass ``max_size`` (detectron2's rounding)."""
-    scale = short / min(height, width)
-    new_h, new_w = height * scale, width * scale
-    if max(new_h, new_w) > max_size:
-        factor = max_size / max(new_h, new_w)
-        new_h, new_w = new_h * factor, new_w * factor
-    return int(new_h + 0.5), int(new_w + 0.5)
+@dataclass
+class PreparedInputs:
+    """A normalised, zero-padded N x 3 x H x W batch; each image's size in it and ``(sx, sy)`` scale
+    from the caller's pixels; in training the targets with their boxes scaled alike."""
+
+    tensor: torch.Tensor
+    image_sizes: list[tuple[int, int]]
+    scales: list[tuple[float, float]]
+    targets: list[dict[str, Any]] | None
 
 
 class DetectionInputs(nn.Module):
-    """uint8 RGB images (3 x H x W, any sizes) -> one normalised, zero-padded N x 3 x H' x W' batch.
+    """uint8 RGB images (3 x H x W, any sizes) -> :class:`PreparedInputs`.
 
-    Training resizes each image's shorter side to its target's ``short_side`` (set by the data
-    loader) or else a random choice from ``min_size_train``; testing to ``min_size_test``; 0 means
-    no resizing. Targets' boxes are scaled with their image.
+    Testing resizes each image's shorter side to ``min_size_test`` (0: no resizing). Training
+    resizes it to its target's ``short_side``, which the data loader draws from the seed
+    (``INPUT.MIN_SIZE_TRAIN``), and keeps the image's size when a target has none. The longer side
+    is capped at ``max_size_train`` / ``max_size_test``.
     """
 
-    def __init__(self, weight_style: str, min_size_train: Sequence[int] = (800,), max_size_train: int = 1333,
-                 min_size_test: int = 800, max_size_test: int = 1333) -> None:
+    def __init__(self, weight_style: str, max_size_train: int = 1333, min_size_test: int = 800,
+                 max_size_test: int = 1333) -> None:
         super().__init__()
         self.normalize = Normalize(weight_style)
-        self.min_size_train, self.max_size_train = tuple(min_size_train), max_size_train
+        self.max_size_train = max_size_train
         self.min_size_test, self.max_size_test = min_size_test, max_size_test
+
+    @classmethod
+    def from_config(cls, cfg: CfgNode) -> DetectionInputs:
+        return cls(cfg.MODEL.WEIGHT_STYLE, max_size_train=cfg.INPUT.MAX_SIZE_TRAIN,
+                   min_size_test=cfg.INPUT.MIN_SIZE_TEST, max_size_test=cfg.INPUT.MAX_SIZE_TEST)
 
     def _target_shape(self, height: int, width: int, target: dict | None) -> tuple[int, int]:
         if not self.training:
-            short = self.min_size_test
-        elif target is not None and "short_side" in target:
-            short = int(target["short_side"])  # drawn by the data loader, reproducibly
+            short, max_size = self.min_size_test, self.max_size_test
         else:
-            short = random.choice(self.min_size_train)
-        max_size = self.max_size_train if self.training else self.max_size_test
-        return (height, width) if short <= 0 else resized_shape(height, width, short, max_size)
+            short, max_size = int(target.get("short_side", 0)) if target is not None else 0, self.max_size_train
+        return (height, width) if short <= 0 else shorter_side_shape(height, width, short, max_size)
 
-    def forward(self, images: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]] | None = None):
-        """``(batch, sizes after resizing, per-image (sx, sy) scales, scaled targets)``."""
+    def forward(self, images: Sequence[torch.Tensor],
+                targets: Sequence[dict[str, torch.Tensor]] | None = None) -> PreparedInputs:
         resized, sizes, scales, scaled_targets = [], [], [], []
         for i, image in enumerate(images):
             if image.dim() != 3 or image.shape[0] != 3:
@@ -70,4 +77,4 @@ class DetectionInputs(nn.Module):
         batch = resized[0].new_zeros((len(resized), 3, max(s[0] for s in sizes), max(s[1] for s in sizes)))
         for b, x in zip(batch, resized):
             b[:, :x.shape[1], :x.shape[2]].copy_(x)
-        return batch, sizes, scales, (scaled_targets if targets is not None else None)
+        return PreparedInputs(batch, sizes, scales, scaled_targets if targets is not None else None)

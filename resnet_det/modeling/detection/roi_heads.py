@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, roi_align
 
-from resnet_det.modeling.blocks import make_stage
+from resnet_det.config import CfgNode
 from resnet_det.modeling.detection.box_ops import box_coder, scale_boxes
-from resnet_det.modeling.detection.matching import match_boxes, sample_labels
 from resnet_det.modeling.detection.masks import crop_and_resize_masks
-from resnet_det.modeling.resnet import ARCH_SETTINGS
+from resnet_det.modeling.detection.matching import match_boxes, sample_labels
+from resnet_det.modeling.detection.structures import Instances
+from resnet_det.modeling.resnet import build_stage, stage_specs
 
 
 @dataclass
@@ -31,6 +33,29 @@ class ROIHeadsConfig:
     detections_per_image: int = 100
     mask_on: bool = False
     mask_channels: int = 256
+
+    @classmethod
+    def from_config(cls, cfg: CfgNode) -> ROIHeadsConfig:
+        m = cfg.MODEL
+        return cls(num_classes=m.ROI_HEADS.NUM_CLASSES, batch_size_per_image=m.ROI_HEADS.BATCH_SIZE_PER_IMAGE,
+                   positive_fraction=m.ROI_HEADS.POSITIVE_FRACTION, iou_threshold=m.ROI_HEADS.IOU_THRESHOLDS[0],
+                   proposal_append_gt=m.ROI_HEADS.PROPOSAL_APPEND_GT,
+                   pooler_resolution=m.ROI_BOX_HEAD.POOLER_RESOLUTION,
+                   bbox_reg_weights=tuple(m.ROI_BOX_HEAD.BBOX_REG_WEIGHTS),
+                   score_thresh_test=m.ROI_HEADS.SCORE_THRESH_TEST, nms_thresh_test=m.ROI_HEADS.NMS_THRESH_TEST,
+                   detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE, mask_on=m.MASK_ON,
+                   mask_channels=m.ROI_MASK_HEAD.CONV_DIM)
+
+
+@dataclass
+class SampledRoIs:
+    """One image's RoIs sampled for the losses: boxes, classes (``num_classes`` for background), the
+    index of each one's matched ground truth (0 for background) and the image's target."""
+
+    boxes: torch.Tensor
+    classes: torch.Tensor
+    matched: torch.Tensor
+    target: dict[str, Any]
 
 
 def _to_mask_frame(boxes: torch.Tensor, target: dict) -> torch.Tensor:
@@ -72,21 +97,19 @@ class MaskHead(nn.Module):
 
 
 def build_res5_head(depth: int, *, stride_in_1x1: bool, norm: str, res5_dilation: int = 1,
-                    zero_init_last: bool = False, **block_kwargs) -> tuple[nn.Sequential, int]:
+                    zero_init_last: bool = False, shortcut: str = "B") -> tuple[nn.Sequential, int]:
     """The trunk's res5 stage as a per-RoI head, and its output channels.
 
     The block type follows the depth (basic for 18/34), so a classifier's res5 weights load at
     every depth. The first block halves the 14x14 RoI to 7x7, unless dilated (DC5 style).
     """
-    block, counts = ARCH_SETTINGS[depth]
-    in_ch, out_ch = 256 * block.expansion, 512 * block.expansion
-    res5 = make_stage(block, counts[3], in_ch, out_ch, stride=1 if res5_dilation > 1 else 2,
-                      bottleneck_channels=512, stride_in_1x1=stride_in_1x1, norm=norm,
-                      dilation=res5_dilation, **block_kwargs)
+    spec = stage_specs(depth)[-1]
+    res5 = build_stage(spec, stride=1 if res5_dilation > 1 else 2, stride_in_1x1=stride_in_1x1, shortcut=shortcut,
+                       norm=norm, dilation=res5_dilation)
     if zero_init_last:
         for b in res5:
             b.zero_init_last()
-    return res5, out_ch
+    return res5, spec.out_channels
 
 
 class Res5ROIHeads(nn.Module):
@@ -115,26 +138,29 @@ class Res5ROIHeads(nn.Module):
         return self.res5(x)
 
     def forward(self, features: torch.Tensor, proposals: list[torch.Tensor], image_sizes: list[tuple[int, int]],
-                targets: list[dict[str, torch.Tensor]] | None = None):
-        """Training: a dict of losses. Inference: per image ``(boxes, scores, labels, mask probabilities)``."""
+                targets: list[dict[str, torch.Tensor]] | None = None) -> dict[str, torch.Tensor] | list[Instances]:
+        """Training: a dict of losses. Inference: each image's :class:`Instances` in the resized input,
+        with mask probabilities (R x 14 x 14) for Mask R-CNN."""
         if self.training:
+            if targets is None:
+                raise ValueError("training the RoI heads needs targets")
             return self._forward_train(features, proposals, targets)
         box_features = self._res5_features(features, proposals)
         scores, deltas = self.box_predictor(box_features.mean(dim=(2, 3)))
         results = self._detections(scores.float(), deltas.float(), proposals, image_sizes)
         if self.mask_head is not None:
-            boxes = [r[0] for r in results]
-            labels = torch.cat([r[2] for r in results])
+            boxes = [r.boxes for r in results]
+            labels = torch.cat([r.labels for r in results])
             logits = self.mask_head(self._res5_features(features, boxes)) if len(labels) else \
                 features.new_zeros((0, self.cfg.num_classes, 14, 14))
             probs = logits[torch.arange(len(labels), device=labels.device), labels].float().sigmoid()
-            results = [(*r, p) for r, p in zip(results, probs.split([len(b) for b in boxes]))]
+            for r, p in zip(results, probs.split([len(b) for b in boxes])):
+                r.masks = p
         return results
 
-    def _sample(self, proposals: list[torch.Tensor], targets: list[dict[str, torch.Tensor]]):
-        """Match proposals (plus the ground truth) to targets and sample RoIs for the losses: per
-        image the sampled boxes, their classes (``num_classes`` for background), the index of their
-        matched ground truth (0 for background) and the target. One host sync per image."""
+    def _sample(self, proposals: list[torch.Tensor], targets: list[dict[str, torch.Tensor]]) -> list[SampledRoIs]:
+        """Match proposals (plus the ground truth) to targets and sample each image's RoIs for the
+        losses. One host sync per image."""
         sampled = []
         for boxes, target in zip(proposals, targets):
             gt_boxes, gt_labels = target["boxes"], target["labels"]
@@ -150,21 +176,21 @@ class Res5ROIHeads(nn.Module):
             fg = classes < self.cfg.num_classes
             pos, neg = sample_labels(fg, ~fg, self.cfg.batch_size_per_image, self.cfg.positive_fraction)
             keep = (pos | neg).nonzero().squeeze(1)
-            sampled.append((boxes[keep], classes[keep], matched[keep], target))
+            sampled.append(SampledRoIs(boxes[keep], classes[keep], matched[keep], target))
         return sampled
 
     def _forward_train(self, features: torch.Tensor, proposals: list[torch.Tensor],
                        targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         sampled = self._sample(proposals, targets)
-        boxes = [s[0] for s in sampled]
-        classes = torch.cat([s[1] for s in sampled])
+        boxes = [s.boxes for s in sampled]
+        classes = torch.cat([s.classes for s in sampled])
         box_features = self._res5_features(features, boxes)
         scores, deltas = self.box_predictor(box_features.mean(dim=(2, 3)))
         fg = classes < self.cfg.num_classes
         # Regression targets for every sampled RoI, zeroed and masked out on the background: no
         # boolean indexing, so no wait for the device to count the foreground.
-        gt_deltas = torch.cat([self.box_coder.encode_single(t["boxes"][m], b) if len(t["boxes"])
-                               else torch.zeros_like(b) for b, _, m, t in sampled])
+        gt_deltas = torch.cat([self.box_coder.encode_single(s.target["boxes"][s.matched], s.boxes)
+                               if len(s.target["boxes"]) else torch.zeros_like(s.boxes) for s in sampled])
         gt_deltas = torch.where(fg[:, None], gt_deltas, 0.0)
         rows = torch.arange(len(classes), device=classes.device)
         class_deltas = deltas.view(len(deltas), -1, 4)[rows, classes.clamp(max=self.cfg.num_classes - 1)]
@@ -178,7 +204,8 @@ class Res5ROIHeads(nn.Module):
             losses["loss_mask"] = self._mask_loss(box_features, sampled, fg, classes)
         return losses
 
-    def _mask_loss(self, box_features: torch.Tensor, sampled, fg: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    def _mask_loss(self, box_features: torch.Tensor, sampled: list[SampledRoIs], fg: torch.Tensor,
+                   classes: torch.Tensor) -> torch.Tensor:
         """Per-pixel BCE of the ground-truth class's mask on foreground RoIs, reusing their res5 features."""
         fg = fg.nonzero().squeeze(1)  # the one host sync of the mask loss, for the whole batch
         if len(fg) == 0:
@@ -186,13 +213,15 @@ class Res5ROIHeads(nn.Module):
         logits = self.mask_head(box_features[fg])
         size = logits.shape[-1]
         # Targets for every sampled RoI image by image (masks differ in size), then the foreground's.
-        targets = torch.cat([crop_and_resize_masks(t["masks"], _to_mask_frame(b, t), size, index=m)
-                             if len(t["boxes"]) else b.new_zeros((len(b), size, size)) for b, _, m, t in sampled])
+        targets = torch.cat([crop_and_resize_masks(s.target["masks"], _to_mask_frame(s.boxes, s.target), size,
+                                                   index=s.matched)
+                             if len(s.target["boxes"]) else s.boxes.new_zeros((len(s.boxes), size, size))
+                             for s in sampled])
         logits = logits[torch.arange(len(fg), device=fg.device), classes[fg]]
         return F.binary_cross_entropy_with_logits(logits.float(), targets[fg])
 
     def _detections(self, scores: torch.Tensor, deltas: torch.Tensor, proposals: list[torch.Tensor],
-                    image_sizes: list[tuple[int, int]]):
+                    image_sizes: list[tuple[int, int]]) -> list[Instances]:
         """Softmax, class-specific decoding, score threshold, per-class NMS, top-k per image."""
         num_classes = self.cfg.num_classes
         probs = scores.softmax(dim=1)[:, :-1]
@@ -208,5 +237,5 @@ class Res5ROIHeads(nn.Module):
             rows, labels = keep.unbind(1)
             det_boxes, det_scores = b[rows, labels], p[rows, labels]
             keep = batched_nms(det_boxes, det_scores, labels, self.cfg.nms_thresh_test)[:self.cfg.detections_per_image]
-            results.append((det_boxes[keep], det_scores[keep], labels[keep]))
+            results.append(Instances(det_boxes[keep], det_scores[keep], labels[keep]))
         return results

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou, clip_boxes_to_image, nms
 
+from resnet_det.config import CfgNode
 from resnet_det.modeling.detection.anchors import AnchorGenerator
 from resnet_det.modeling.detection.box_ops import box_coder
 from resnet_det.modeling.detection.matching import BELOW_LOW, match_boxes, sample_labels
@@ -52,6 +53,26 @@ class RPNConfig:
     min_box_size: float = 0.0
     loss_weight: float = 1.0
 
+    @classmethod
+    def from_config(cls, cfg: CfgNode) -> RPNConfig:
+        m = cfg.MODEL
+        return cls(anchor_sizes=tuple(m.ANCHOR_GENERATOR.SIZES[0]),
+                   aspect_ratios=tuple(m.ANCHOR_GENERATOR.ASPECT_RATIOS[0]),
+                   iou_thresholds=tuple(m.RPN.IOU_THRESHOLDS), batch_size_per_image=m.RPN.BATCH_SIZE_PER_IMAGE,
+                   positive_fraction=m.RPN.POSITIVE_FRACTION, bbox_reg_weights=tuple(m.RPN.BBOX_REG_WEIGHTS),
+                   pre_nms_topk_train=m.RPN.PRE_NMS_TOPK_TRAIN, post_nms_topk_train=m.RPN.POST_NMS_TOPK_TRAIN,
+                   pre_nms_topk_test=m.RPN.PRE_NMS_TOPK_TEST, post_nms_topk_test=m.RPN.POST_NMS_TOPK_TEST,
+                   nms_thresh=m.RPN.NMS_THRESH, min_box_size=m.PROPOSAL_GENERATOR.MIN_SIZE,
+                   loss_weight=m.RPN.LOSS_WEIGHT)
+
+
+@dataclass
+class RPNOutput:
+    """Each image's proposals (xyxy, in the resized input) and, in training, the RPN's losses."""
+
+    proposals: list[torch.Tensor]
+    losses: dict[str, torch.Tensor]
+
 
 class RPN(nn.Module):
     """Proposals from one feature map; in training also the objectness and box-delta losses."""
@@ -64,20 +85,21 @@ class RPN(nn.Module):
         self.box_coder = box_coder(cfg.bbox_reg_weights)
 
     def forward(self, features: torch.Tensor, image_sizes: list[tuple[int, int]],
-                gt_boxes: list[torch.Tensor] | None = None
-                ) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[str, torch.Tensor]]:
-        """``(proposal boxes, their objectness logits, losses)`` per image; losses only with ``gt_boxes``."""
+                gt_boxes: list[torch.Tensor] | None = None) -> RPNOutput:
+        """Proposals for each image; in training also the losses, which need ``gt_boxes``."""
         anchors = self.anchor_generator(*features.shape[-2:])
         logits, deltas = self.rpn_head(features)
         losses = {}
         if self.training:
+            if gt_boxes is None:
+                raise ValueError("training the RPN needs ground-truth boxes")
             losses = self.losses(anchors, logits, deltas, gt_boxes)
         with torch.no_grad():
-            boxes, scores = self.proposals(anchors, logits.detach(), deltas.detach(), image_sizes)
-        return boxes, scores, losses
+            proposals = self.proposals(anchors, logits.detach(), deltas.detach(), image_sizes)
+        return RPNOutput(proposals, losses)
 
     def proposals(self, anchors: torch.Tensor, logits: torch.Tensor, deltas: torch.Tensor,
-                  image_sizes: list[tuple[int, int]]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+                  image_sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
         """Top-k by objectness, decode, clip, drop empty boxes, NMS, keep the post-NMS top-k."""
         pre = self.cfg.pre_nms_topk_train if self.training else self.cfg.pre_nms_topk_test
         post = self.cfg.post_nms_topk_train if self.training else self.cfg.post_nms_topk_test
@@ -88,7 +110,7 @@ class RPN(nn.Module):
         finite = torch.isfinite(top_boxes).all(dim=2) & torch.isfinite(top_logits)
         if self.training and not finite.all():  # one check for the batch
             raise FloatingPointError("predicted RPN boxes or logits are not finite during training")
-        out_boxes, out_scores = [], []
+        out_boxes = []
         for boxes, scores, usable, size in zip(top_boxes, top_logits, finite, image_sizes):
             # ``usable`` was judged before clipping, which would turn infinities into image edges.
             boxes = clip_boxes_to_image(boxes, size)
@@ -97,8 +119,7 @@ class RPN(nn.Module):
             boxes, scores = boxes[keep], scores[keep]
             keep = nms(boxes, scores, self.cfg.nms_thresh)[:post]
             out_boxes.append(boxes[keep])
-            out_scores.append(scores[keep])
-        return out_boxes, out_scores
+        return out_boxes
 
     def losses(self, anchors: torch.Tensor, logits: torch.Tensor, deltas: torch.Tensor,
                gt_boxes: list[torch.Tensor]) -> dict[str, torch.Tensor]:

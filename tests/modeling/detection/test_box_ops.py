@@ -26,7 +26,8 @@ def test_decode_inverts_encode(anchor, box, weights):
     if math.log(scale) < SCALE_CLAMP:
         assert torch.allclose(decoded, boxes, rtol=1e-6, atol=1e-6)
     else:  # beyond the clamp a box can only grow to exp(SCALE_CLAMP) times its anchor
-        assert (decoded[0, 2:] - decoded[0, :2] <= (anchors[0, 2:] - anchors[0, :2]) * math.exp(SCALE_CLAMP) + 1e-6).all()
+        bound = (anchors[0, 2:] - anchors[0, :2]) * math.exp(SCALE_CLAMP) + 1e-6
+        assert (decoded[0, 2:] - decoded[0, :2] <= bound).all()
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.int64])

@@ -4,17 +4,19 @@ from source, or put a source checkout on PYTHONPATH)."""
 import pytest
 import torch
 
-from resnet_det.config import get_cfg
 from resnet_det.modeling.detection.rcnn import build_detector
+from resnet_det.modeling.detection.structures import Instances
 
 d2_config = pytest.importorskip("detectron2.config", reason="detectron2 is not installed")
 d2_modeling = pytest.importorskip("detectron2.modeling", reason="detectron2 is not installed")
 
 
 @pytest.mark.parametrize("mask_on", [False, True], ids=["faster", "mask"])
-def test_same_detections_as_detectron2(coco_images, calibrate_frozen_bn, assert_same_detections, mask_on):
+def test_same_detections_as_detectron2(coco_images, calibrate_frozen_bn, assert_same_detections, detector_cfg,
+                                       mask_on):
     torch.manual_seed(0)
-    name = "COCO-InstanceSegmentation/mask_rcnn_R_50_C4_3x.yaml" if mask_on else "COCO-Detection/faster_rcnn_R_50_C4_3x.yaml"
+    name = ("COCO-InstanceSegmentation/mask_rcnn_R_50_C4_3x.yaml" if mask_on
+            else "COCO-Detection/faster_rcnn_R_50_C4_3x.yaml")
     cfg = d2_config.get_cfg()
     cfg.merge_from_file(d2_config.get_cfg.__globals__["__file__"].rsplit("/detectron2/", 1)[0] + "/configs/" + name)
     cfg.MODEL.DEVICE = "cpu"
@@ -28,10 +30,8 @@ def test_same_detections_as_detectron2(coco_images, calibrate_frozen_bn, assert_
         if mask_on:
             torch.nn.init.normal_(theirs.roi_heads.mask_head.predictor.weight, std=0.01)
 
-    ours_cfg = get_cfg()
-    ours_cfg.MODEL.MASK_ON = mask_on
-    ours_cfg.INPUT.MIN_SIZE_TEST = 0  # detectron2's model takes images as given; so does ours here
-    ours = build_detector(ours_cfg).eval()
+    # detectron2's model takes images as given; so does ours here
+    ours = build_detector(detector_cfg(**{"MODEL.MASK_ON": mask_on, "INPUT.MIN_SIZE_TEST": 0})).eval()
     ours.load_state_dict(theirs.state_dict(), strict=True)
 
     with torch.no_grad():
@@ -40,7 +40,5 @@ def test_same_detections_as_detectron2(coco_images, calibrate_frozen_bn, assert_
     for exp, out in zip(expected, got):
         inst = exp["instances"]
         assert len(inst) == 100
-        theirs_as_dict = {"boxes": inst.pred_boxes.tensor, "scores": inst.scores, "labels": inst.pred_classes}
-        if mask_on:
-            theirs_as_dict["masks"] = inst.pred_masks
-        assert_same_detections(theirs_as_dict, out)
+        assert_same_detections(Instances(inst.pred_boxes.tensor, inst.scores, inst.pred_classes,
+                                         inst.pred_masks if mask_on else None), out)

@@ -3,12 +3,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resnet_det.modeling.detection.inputs import DetectionInputs, resized_shape
+from resnet_det.modeling.detection.inputs import DetectionInputs
+from resnet_det.utils.images import shorter_side_shape
 
 
 @given(st.integers(1, 4000), st.integers(1, 4000), st.integers(1, 1000), st.integers(1, 2000))
 def test_resized_shape_hits_the_short_side_unless_the_long_one_caps_it(height, width, short, max_size):
-    new_h, new_w = resized_shape(height, width, short, max_size)
+    new_h, new_w = shorter_side_shape(height, width, short, max_size)
     if max(height, width) * short / min(height, width) <= max_size:
         assert min(new_h, new_w) == short
     assert max(new_h, new_w) <= max_size + 1  # the cap holds up to rounding
@@ -23,10 +24,11 @@ def test_boxes_scale_with_their_image(height, width, short, data):
     x2, y2 = data.draw(st.integers(x1 + 1, width)), data.draw(st.integers(y1 + 1, height))
     image = torch.zeros(3, height, width, dtype=torch.uint8)
     image[:, y1:y2, x1:x2] = 255
-    inputs = DetectionInputs("torchvision", min_size_train=(short,), max_size_train=1000).train()
-    target = {"boxes": torch.tensor([[x1, y1, x2, y2]], dtype=torch.float32)}
-    batch, sizes, scales, targets = inputs([image], [target])
-    (new_h, new_w), (sx, sy) = sizes[0], scales[0]
+    inputs = DetectionInputs("torchvision", max_size_train=1000).train()
+    target = {"boxes": torch.tensor([[x1, y1, x2, y2]], dtype=torch.float32), "short_side": short}
+    prepared = inputs([image], [target])
+    batch, targets = prepared.tensor, prepared.targets
+    (new_h, new_w), (sx, sy) = prepared.image_sizes[0], prepared.scales[0]
     assert (sx, sy) == (new_w / width, new_h / height)
     box = targets[0]["boxes"][0]
     assert torch.allclose(box, torch.tensor([x1 * sx, y1 * sy, x2 * sx, y2 * sy]))

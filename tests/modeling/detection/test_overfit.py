@@ -1,11 +1,10 @@
 import torch
 
-from resnet_det.config import get_cfg
 from resnet_det.data.coco import CocoDetection
 from resnet_det.modeling.detection.rcnn import build_detector
 
 
-def test_mask_rcnn_overfits_two_real_coco_images(shared_data):
+def test_mask_rcnn_overfits_two_real_coco_images(shared_data, detector_cfg):
     # Random init needs trainable normalisation (frozen identity BNs let activations grow with
     # depth), so GN and nothing frozen. Measured on a 2-core CPU: total loss 6.2 -> 2.3 (first vs
     # last three iterations: 2.0x), RPN objectness 0.70 -> 0.13, in 40 iterations of 1.6 s.
@@ -13,11 +12,10 @@ def test_mask_rcnn_overfits_two_real_coco_images(shared_data):
     coco = CocoDetection(shared_data / "coco128/annotations/instances_train2017.json",
                          shared_data / "coco128/train2017")
     images, targets = zip(*(coco[i] for i in range(2)))
-    cfg = get_cfg()
-    cfg.MODEL.RESNETS.DEPTH, cfg.MODEL.MASK_ON, cfg.MODEL.RESNETS.NORM = 18, True, "GN"
-    cfg.MODEL.BACKBONE.FREEZE_AT, cfg.MODEL.WEIGHT_STYLE = 0, "torchvision"
-    cfg.INPUT.MIN_SIZE_TRAIN = (256,)
-    cfg.MODEL.RPN.POST_NMS_TOPK_TRAIN, cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 500, 64
+    targets = [{**t, "short_side": 256} for t in targets]  # the training size, as the loader would draw it
+    cfg = detector_cfg(**{"MODEL.RESNETS.DEPTH": 18, "MODEL.MASK_ON": True, "MODEL.RESNETS.NORM": "GN",
+                          "MODEL.BACKBONE.FREEZE_AT": 0, "MODEL.WEIGHT_STYLE": "torchvision",
+                          "MODEL.RPN.POST_NMS_TOPK_TRAIN": 500, "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE": 64})
     model = build_detector(cfg).train()
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     history = []

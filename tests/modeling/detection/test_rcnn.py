@@ -5,7 +5,6 @@ import torch
 import torchvision
 
 from resnet_det import build_model
-from resnet_det.config import get_cfg
 from resnet_det.modeling.detection.loading import load_detector_weights
 from resnet_det.modeling.detection.rcnn import build_detector
 from resnet_det.utils.complexity import count_parameters
@@ -18,22 +17,15 @@ DETECTRON2_PARAMS = {(50, False): 33_791_644, (101, False): 52_731_548, (50, Tru
                      (101, True): 54_849_516}
 
 
-def _cfg(depth=18, mask_on=False, **overrides):
-    cfg = get_cfg()
-    cfg.MODEL.RESNETS.DEPTH = depth
-    cfg.MODEL.MASK_ON = mask_on
-    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 3
-    cfg.INPUT.MIN_SIZE_TRAIN = (96,)
-    cfg.INPUT.MIN_SIZE_TEST = 96
-    # Fewer proposals and RoIs than detectron2's defaults: the res5 head runs once per RoI on the CPU.
-    cfg.MODEL.RPN.POST_NMS_TOPK_TRAIN, cfg.MODEL.RPN.POST_NMS_TOPK_TEST = 200, 200
-    cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 64
-    for key, value in overrides.items():
-        node, name = cfg, key.split(".")
-        for part in name[:-1]:
-            node = getattr(node, part)
-        setattr(node, name[-1], value)
-    return cfg
+@pytest.fixture
+def tiny_cfg(detector_cfg):
+    def make(depth=18, mask_on=False, **overrides):
+        # Fewer proposals and RoIs than detectron2's defaults: the res5 head runs once per RoI on the CPU.
+        return detector_cfg(**{"MODEL.RESNETS.DEPTH": depth, "MODEL.MASK_ON": mask_on, "MODEL.ROI_HEADS.NUM_CLASSES": 3,
+                               "INPUT.MIN_SIZE_TEST": 96, "MODEL.RPN.POST_NMS_TOPK_TRAIN": 200,
+                               "MODEL.RPN.POST_NMS_TOPK_TEST": 200, "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE": 64,
+                               **overrides})
+    return make
 
 
 def _batch():
@@ -43,16 +35,17 @@ def _batch():
     masks = torch.zeros(2, 90, 120, dtype=torch.uint8)
     masks[0, 10:50, 20:80] = 1
     masks[1, 40:85, 60:110] = 1
+    # Trained at a shorter side of 96, as the loader would draw it from INPUT.MIN_SIZE_TRAIN.
     targets = [{"boxes": torch.tensor([[20.0, 10, 80, 50], [60, 40, 110, 85]]), "labels": torch.tensor([0, 2]),
-                "masks": masks},
+                "masks": masks, "short_side": 96},
                {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
-                "masks": torch.zeros(0, 80, 100, dtype=torch.uint8)}]  # an image with no objects
+                "masks": torch.zeros(0, 80, 100, dtype=torch.uint8), "short_side": 96}]  # an image with no objects
     return images, targets
 
 
 @pytest.mark.parametrize("depth, mask_on", [(18, False), (18, True), (50, False), (50, True)])
-def test_losses_and_outputs(depth, mask_on):
-    model = build_detector(_cfg(depth, mask_on, **{"MODEL.RESNETS.NORM": "GN"}))
+def test_losses_and_outputs(depth, mask_on, tiny_cfg):
+    model = build_detector(tiny_cfg(depth, mask_on, **{"MODEL.RESNETS.NORM": "GN"}))
     images, targets = _batch()
     losses = model.train()(images, targets)
     expected = {"loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg"} | ({"loss_mask"} if mask_on else set())
@@ -66,28 +59,28 @@ def test_losses_and_outputs(depth, mask_on):
         outputs = model(images)
     for image, out in zip(images, outputs):
         h, w = image.shape[-2:]
-        n = len(out["boxes"])
-        assert 0 < n <= 100 and out["labels"].max() < 3
-        assert (out["boxes"][:, 0::2] <= w).all() and (out["boxes"][:, 1::2] <= h).all() and (out["boxes"] >= 0).all()
-        assert torch.all(out["scores"][:-1] >= out["scores"][1:]) and (out["scores"] > 0.05).all()
+        n = len(out.boxes)
+        assert 0 < n <= 100 and out.labels.max() < 3
+        assert (out.boxes[:, 0::2] <= w).all() and (out.boxes[:, 1::2] <= h).all() and (out.boxes >= 0).all()
+        assert torch.all(out.scores[:-1] >= out.scores[1:]) and (out.scores > 0.05).all()
         if mask_on:
-            assert out["masks"].shape == (n, h, w) and out["masks"].dtype == torch.bool
+            assert out.masks.shape == (n, h, w) and out.masks.dtype == torch.bool
 
 
-def test_batched_inference_matches_single_image_for_the_unpadded_image():
-    model = build_detector(_cfg(18, True, **{"MODEL.RESNETS.NORM": "GN"})).eval()
+def test_batched_inference_matches_single_image_for_the_unpadded_image(tiny_cfg):
+    model = build_detector(tiny_cfg(18, True, **{"MODEL.RESNETS.NORM": "GN"})).eval()
     images, _ = _batch()
     with torch.no_grad():
         batched, single = model(images)[0], model(images[:1])[0]
-    assert torch.allclose(batched["boxes"], single["boxes"], atol=1e-3)
+    assert torch.allclose(batched.boxes, single.boxes, atol=1e-3)
     # Convolutions pick other algorithms for another batch size; a few edge pixels may flip.
-    assert (batched["masks"] ^ single["masks"]).sum() <= 1e-3 * single["masks"].numel()
+    assert (batched.masks ^ single.masks).sum() <= 1e-3 * single.masks.numel()
 
 
 @pytest.mark.parametrize("num_images", [2, 4])
-def test_training_reads_the_device_at_most_three_times_per_image(num_images):
+def test_training_reads_the_device_at_most_three_times_per_image(num_images, tiny_cfg):
     # RPN: the size filter and NMS; RoI head: its sample. Per batch: the finite check, the mask loss.
-    model = build_detector(_cfg(18, True, **{"MODEL.RESNETS.NORM": "GN"})).train()
+    model = build_detector(tiny_cfg(18, True, **{"MODEL.RESNETS.NORM": "GN"})).train()
     images, targets = _batch()
     images, targets = images * (num_images // 2), targets * (num_images // 2)
     with HostSyncCounter() as syncs:
@@ -96,19 +89,19 @@ def test_training_reads_the_device_at_most_three_times_per_image(num_images):
 
 
 @pytest.mark.parametrize("depth, mask_on", list(DETECTRON2_PARAMS))
-def test_parameter_counts_equal_detectron2(depth, mask_on):
-    model = build_detector(_cfg(depth, mask_on, **{"MODEL.ROI_HEADS.NUM_CLASSES": 80}))
+def test_parameter_counts_equal_detectron2(depth, mask_on, tiny_cfg):
+    model = build_detector(tiny_cfg(depth, mask_on, **{"MODEL.ROI_HEADS.NUM_CLASSES": 80}))
     assert count_parameters(model) == DETECTRON2_PARAMS[(depth, mask_on)]
 
 
 @pytest.mark.parametrize("depth", [18, 50])
-def test_imagenet_checkpoint_initialises_trunk_and_res5(tmp_path, depth):
+def test_imagenet_checkpoint_initialises_trunk_and_res5(tmp_path, depth, tiny_cfg):
     classifier = build_model(f"resnet{depth}", stride_in_1x1=True, norm="FrozenBN").eval()
     for name, buf in classifier.named_buffers():
         if "norm" in name and ("running_var" in name or "weight" in name):
             buf.uniform_(0.5, 1.0)
     save_weights(Weights(classifier.state_dict(), "caffe", f"resnet{depth}"), tmp_path / "cls.pth")
-    detector = build_detector(_cfg(depth)).eval()
+    detector = build_detector(tiny_cfg(depth)).eval()
     report = load_detector_weights(detector, tmp_path / "cls.pth")
     assert all(k.startswith(("proposal_generator.", "roi_heads.box_predictor.")) for k in report.missing)
     x = torch.randn(1, 3, 64, 96)
@@ -122,48 +115,48 @@ def test_imagenet_checkpoint_initialises_trunk_and_res5(tmp_path, depth):
     assert torch.equal(detector.roi_heads.res5[0].conv2.weight, classifier.res5[0].conv2.weight)
 
 
-def test_torchvision_weights_need_the_torchvision_style(tmp_path):
+def test_torchvision_weights_need_the_torchvision_style(tmp_path, tiny_cfg):
     torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "tv.pth")
     with pytest.raises(WeightsMismatchError, match="torchvision-style weights"):
-        load_detector_weights(build_detector(_cfg(18)), tmp_path / "tv.pth")
-    load_detector_weights(build_detector(_cfg(18, **{"MODEL.WEIGHT_STYLE": "torchvision"})), tmp_path / "tv.pth")
+        load_detector_weights(build_detector(tiny_cfg(18)), tmp_path / "tv.pth")
+    load_detector_weights(build_detector(tiny_cfg(18, **{"MODEL.WEIGHT_STYLE": "torchvision"})), tmp_path / "tv.pth")
 
 
-def test_detectron2_detector_checkpoint_loads_and_misfits_are_reported(tmp_path):
-    source = build_detector(_cfg(18, True))
+def test_detectron2_detector_checkpoint_loads_and_misfits_are_reported(tmp_path, tiny_cfg):
+    source = build_detector(tiny_cfg(18, True))
     payload = {"model": {k: v.numpy() for k, v in source.state_dict().items()}, "__author__": "Detectron2 Model Zoo"}
     (tmp_path / "model_final.pkl").write_bytes(pickle.dumps(payload))
-    target = build_detector(_cfg(18, True))
+    target = build_detector(tiny_cfg(18, True))
     assert load_detector_weights(target, tmp_path / "model_final.pkl").ok
     assert all(torch.equal(v, target.state_dict()[k]) for k, v in source.state_dict().items())
     with pytest.raises(WeightsMismatchError, match="roi_heads.box_predictor.cls_score.weight: model \\(11, 512\\)"):
-        load_detector_weights(build_detector(_cfg(18, True, **{"MODEL.ROI_HEADS.NUM_CLASSES": 10})),
+        load_detector_weights(build_detector(tiny_cfg(18, True, **{"MODEL.ROI_HEADS.NUM_CLASSES": 10})),
                               tmp_path / "model_final.pkl")
     with pytest.raises(WeightsMismatchError, match="missing in checkpoint"):
-        load_detector_weights(build_detector(_cfg(50, True)), tmp_path / "model_final.pkl")
+        load_detector_weights(build_detector(tiny_cfg(50, True)), tmp_path / "model_final.pkl")
 
 
-def test_bf16_detections_agree_with_fp32():
-    model = build_detector(_cfg(18, True, **{"MODEL.RESNETS.NORM": "GN"})).eval()
+def test_bf16_detections_agree_with_fp32(tiny_cfg):
+    model = build_detector(tiny_cfg(18, True, **{"MODEL.RESNETS.NORM": "GN"})).eval()
     images, _ = _batch()
     with torch.no_grad():
         fp32 = model(images[:1])[0]
         model.bf16 = True
         bf16 = model(images[:1])[0]
     # bf16 keeps 8 bits of mantissa: top scores agree to 2%, and the top-20 boxes are found again.
-    assert bf16["scores"][0].item() == pytest.approx(fp32["scores"][0].item(), rel=0.02)
-    iou = torchvision.ops.box_iou(fp32["boxes"][:20], bf16["boxes"])
+    assert bf16.scores[0].item() == pytest.approx(fp32.scores[0].item(), rel=0.02)
+    iou = torchvision.ops.box_iou(fp32.boxes[:20], bf16.boxes)
     assert (iou.max(dim=1).values > 0.9).float().mean() >= 0.9
 
 
-def test_bf16_keeps_roi_boxes_in_float32(monkeypatch):
+def test_bf16_keeps_roi_boxes_in_float32(monkeypatch, tiny_cfg):
     from resnet_det.modeling.detection import roi_heads
 
     seen = []
     real = roi_heads.roi_align
     monkeypatch.setattr(roi_heads, "roi_align", lambda x, boxes, *a, **k: seen.append(boxes[0].dtype) or
                         real(x, boxes, *a, **k))
-    model = build_detector(_cfg(18, **{"MODEL.RESNETS.NORM": "GN", "SOLVER.AMP.ENABLED": True})).eval()
+    model = build_detector(tiny_cfg(18, **{"MODEL.RESNETS.NORM": "GN", "SOLVER.AMP.ENABLED": True})).eval()
     with torch.no_grad():
         model(_batch()[0][:1])
     assert seen and all(dtype == torch.float32 for dtype in seen)

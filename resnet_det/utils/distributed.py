@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 def init_distributed(device: str) -> torch.device:
@@ -56,6 +59,22 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def barrier() -> None:
-    if get_world_size() > 1:
-        dist.barrier()
+def gather_to_main(items: list[T]) -> list[T]:
+    """Every rank's ``items`` concatenated in rank order on the main process; ``[]`` elsewhere.
+
+    Only the main process receives: the others' memory never holds what they did not produce.
+    """
+    if get_world_size() == 1:
+        return list(items)
+    parts: list[list[T]] | None = [[] for _ in range(get_world_size())] if is_main_process() else None
+    dist.gather_object(items, parts, dst=0)
+    return [item for part in parts for item in part] if parts is not None else []
+
+
+def broadcast_from_main(value: T) -> T:
+    """The main process's ``value`` on every rank."""
+    if get_world_size() == 1:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]

@@ -1,0 +1,22 @@
+"""Image layout and resize geometry shared by the loaders and the detector."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def hwc_to_chw(images: np.ndarray) -> torch.Tensor:
+    """A channels-first tensor view of an ``H x W x C`` image or an ``N x H x W x C`` batch (no copy)."""
+    return torch.from_numpy(images).movedim(-1, -3)
+
+
+def shorter_side_shape(height: int, width: int, short: int, max_size: int | None = None) -> tuple[int, int]:
+    """``(height, width)`` scaled so the shorter side is ``short``, unless the longer one would then
+    pass ``max_size``, which caps it instead; the aspect ratio is kept and halves round up
+    (detectron2's ``ResizeShortestEdge``)."""
+    scale = short / min(height, width)
+    new_h, new_w = height * scale, width * scale
+    if max_size is not None and max(new_h, new_w) > max_size:
+        factor = max_size / max(new_h, new_w)
+        new_h, new_w = new_h * factor, new_w * factor
+    return int(new_h + 0.5), int(new_w + 0.5)

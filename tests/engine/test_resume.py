@@ -1,0 +1,90 @@
+"""A run stopped part way (a crash, a full disk), then resumed from its last checkpoint, ends with
+exactly the weights of the uninterrupted run, for both trainers. Kills of whole processes are in
+test_faults.py."""
+import errno
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from resnet_det.engine.checkpoint import CheckpointWriteError
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _crash_at_iteration_17(trainer, monkeypatch) -> None:
+    real_get = trainer.train_loader.get
+
+    def get(iteration):
+        if iteration == 17:
+            raise _Interrupt
+        return real_get(iteration)
+
+    monkeypatch.setattr(trainer.train_loader, "get", get)
+
+
+def _crash_in_the_fourth_step(trainer, monkeypatch) -> None:
+    real, calls = trainer.losses, []
+
+    def losses(batch):
+        calls.append(batch)
+        if len(calls) == 4:  # iterations 0, 1, 2 done
+            raise _Interrupt
+        return real(batch)
+
+    monkeypatch.setattr(trainer, "losses", losses)
+
+
+def _fill_the_disk_at_the_second_save(trainer, monkeypatch) -> None:
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        # Where the disk fills matters little; network and delayed-allocation filesystems report it
+        # at fsync, after every write() succeeded.
+        if "model_0000008" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+@dataclass
+class Stop:
+    task: str
+    stop: Callable
+    error: type[Exception]
+    kept: str  # the only checkpoint left, and the one last_checkpoint names
+    overrides: list[str] = field(default_factory=list)
+    match: str | None = None
+
+
+STOPS = {
+    "cls_crash": Stop("cls", _crash_at_iteration_17, _Interrupt, "model_0000010.pth"),
+    "det_crash": Stop("det", _crash_in_the_fourth_step, _Interrupt, "model_0000002.pth"),
+    "cls_full_disk": Stop("cls", _fill_the_disk_at_the_second_save, CheckpointWriteError, "model_0000004.pth",
+                          ["SOLVER.MAX_ITER", "12", "SOLVER.CHECKPOINT_PERIOD", "4"],
+                          r"model_0000008.pth \(No space left on device\); the last complete checkpoint, "
+                          r".*model_0000004.pth, is intact"),
+}
+
+
+@pytest.mark.parametrize("case", STOPS.values(), ids=STOPS.keys())
+def test_resume_after_a_stop_reproduces_the_uninterrupted_run(case, tmp_path, monkeypatch, small_trainer,
+                                                              assert_same_final_weights):
+    small_trainer(case.task, tmp_path / "straight", *case.overrides).train()
+    stopped = small_trainer(case.task, tmp_path / "resumed", *case.overrides)
+    with monkeypatch.context() as patch:
+        case.stop(stopped, patch)
+        with pytest.raises(case.error, match=case.match):
+            stopped.train()
+    assert sorted(p.name for p in (tmp_path / "resumed").glob("*.pth")) == [case.kept]
+    assert (tmp_path / "resumed" / "last_checkpoint").read_text() == case.kept
+
+    resumed = small_trainer(case.task, tmp_path / "resumed", *case.overrides)
+    resumed.load(resume=True)
+    assert resumed.start_iter == int(case.kept[6:13])
+    resumed.train()
+    assert_same_final_weights(tmp_path / "straight", tmp_path / "resumed")
