@@ -5,6 +5,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -22,6 +23,26 @@ class ConfigError(KeyError):
 
 class ConfigValueError(ValueError):
     """A config value of the wrong type or out of range; the message names the key and its source."""
+
+
+# The project's own configs, found by name from anywhere (a checkout or an editable install).
+CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+def resolve_config(name: str | os.PathLike) -> Path:
+    """``name`` if it is a file, else the project config it names: ``coco_r101``, ``coco_r101.yaml``,
+    or a plugin config of ``configs/detectron2/`` (``mask_rcnn_R_50_C4_3x``)."""
+    given = Path(name)
+    if given.is_file():
+        return given
+    stems = [given] if given.suffix in (".yaml", ".yml") else [given, given.with_name(given.name + ".yaml")]
+    for folder in (CONFIGS_DIR, CONFIGS_DIR / "detectron2"):
+        for stem in stems:
+            if (folder / stem).is_file():
+                return folder / stem
+    known = sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml") if not p.stem.startswith("Base"))
+    raise FileNotFoundError(f"config file not found: {name} (not a file, nor a config of {CONFIGS_DIR}; "
+                            f"the project's configs: {', '.join(known) or 'none found'})")
 
 
 def get_cfg() -> CfgNode:
@@ -95,8 +116,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
     """
     cfg = get_cfg()
     if path is not None:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"config file not found: {path}")
+        path = resolve_config(path)
         try:
             cfg.merge_from_file(str(path), allow_unsafe=False)
         except KeyError as e:

@@ -73,7 +73,7 @@ _C.MODEL.ROI_MASK_HEAD = CN()
 _C.MODEL.ROI_MASK_HEAD.CONV_DIM = 256
 
 _C.DATASETS = CN()
-_C.DATASETS.ROOT = ""  # empty: $RESNET_DET_DATASETS, else ./datasets
+_C.DATASETS.ROOT = ""  # empty: $RESNET_DET_DATASETS, else $DETECTRON2_DATASETS, else ./datasets
 _C.DATASETS.TRAIN = ()
 _C.DATASETS.TEST = ()
 # Extra COCO-format detection datasets, each [name, annotations json, image folder].

@@ -1,4 +1,5 @@
-"""Where datasets live: ``$RESNET_DET_DATASETS`` (default ``./datasets``) or a config override."""
+"""Where datasets live: ``DATASETS.ROOT``, else ``$RESNET_DET_DATASETS``, else detectron2's
+``$DETECTRON2_DATASETS``, else ``./datasets``."""
 from __future__ import annotations
 
 import os
@@ -11,7 +12,8 @@ class DatasetNotFoundError(FileNotFoundError):
 
 def datasets_root(override: str | os.PathLike = "") -> Path:
     """The folder that holds the standard dataset layouts."""
-    return Path(override or os.environ.get("RESNET_DET_DATASETS", "datasets")).expanduser()
+    env = os.environ.get("RESNET_DET_DATASETS") or os.environ.get("DETECTRON2_DATASETS")
+    return Path(override or env or "datasets").expanduser()
 
 
 def cache_dir() -> Path:

@@ -41,7 +41,8 @@ def init_distributed(device: str) -> torch.device:
 
 
 def get_rank() -> int:
-    return dist.get_rank() if dist.is_initialized() else 0
+    """This process's rank; before the group is joined, the one its launcher gave it (``RANK``)."""
+    return dist.get_rank() if dist.is_initialized() else int(os.environ.get("RANK", "0"))
 
 
 def get_world_size() -> int:

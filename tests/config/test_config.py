@@ -51,3 +51,21 @@ def test_config_strings_are_never_run(tmp_path):
     cfg = load_config(None, ["OUTPUT_DIR", f"__import__('os').system('touch {marker}')"])
     assert cfg.OUTPUT_DIR.startswith("__import__")  # kept as text, not evaluated
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["coco_r101", "coco_r101.yaml", "configs/coco_r101.yaml"])
+def test_a_config_is_found_by_name_from_any_folder(name, tmp_path, monkeypatch):
+    from resnet_det.config import CONFIGS_DIR
+    if name.startswith("configs/"):
+        name = str(CONFIGS_DIR.parent / name)
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(name)
+    assert cfg.MODEL.RESNETS.DEPTH == 101 and cfg.DATASETS.TRAIN == ("coco_2017_train",)  # its _BASE_ read too
+
+
+def test_plugin_configs_are_found_and_a_missing_name_lists_the_configs(tmp_path, monkeypatch):
+    from resnet_det.config import CONFIGS_DIR, resolve_config
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config("mask_rcnn_R_50_C4_3x") == CONFIGS_DIR / "detectron2" / "mask_rcnn_R_50_C4_3x.yaml"
+    with pytest.raises(FileNotFoundError, match=r"config file not found: coco_r1010 .*configs: .*coco_r101,"):
+        load_config("coco_r1010")

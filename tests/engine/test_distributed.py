@@ -9,7 +9,7 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_two_process_gloo_run_matches_one_process(tmp_path, small_run_args):
+def test_two_process_gloo_run_matches_one_process(tmp_path, small_run_args, assert_same_final_weights):
     # GroupNorm makes the model independent of how the global batch is split, so what is left is
     # the order of floating-point sums, which early training amplifies: on a 2-core CPU, 1 vs 2
     # threads in one process already end 6.0e-4 apart (relative L2 over all weights) after these
@@ -22,6 +22,10 @@ def test_two_process_gloo_run_matches_one_process(tmp_path, small_run_args):
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                     "tools/train_cls.py", *args, "OUTPUT_DIR", str(tmp_path / "two")],
                    cwd=REPO, env=env, check=True, capture_output=True)
+    # detectron2's --num-gpus: the same processes, started by the tool itself.
+    subprocess.run([sys.executable, "tools/train_cls.py", "--num-gpus", "2", *args,
+                    "OUTPUT_DIR", str(tmp_path / "spawned")], cwd=REPO, env=env, check=True, capture_output=True)
+    assert_same_final_weights(tmp_path / "two", tmp_path / "spawned")
     one = torch.load(tmp_path / "one" / "model_final.pth", weights_only=True)["model"]
     two = torch.load(tmp_path / "two" / "model_final.pth", weights_only=True)["model"]
     keys = [k for k in one if one[k].is_floating_point()]
