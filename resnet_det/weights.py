@@ -240,8 +240,14 @@ def load_weights(path: str | os.PathLike, fmt: str | None = None) -> Weights:
         raise WeightsFileError(f"{path}: {e}") from None
 
 
-_IMAGENET_COUNTS = {(2, 2, 2, 2, False): 18, (3, 4, 6, 3, False): 34, (3, 4, 6, 3, True): 50,
-                    (3, 4, 23, 3, True): 101, (3, 8, 36, 3, True): 152}
+# (blocks per stage, bottleneck blocks) -> model name. The model registry fills it as it registers
+# its models (it is imported with the package), so the depth table keeps its one home there.
+_LAYOUTS: dict[tuple[tuple[int, ...], bool], str] = {}
+
+
+def register_layout(blocks_per_stage: tuple[int, ...], bottleneck: bool, name: str) -> None:
+    """Let :func:`infer_arch` name a state dict with this many blocks in res2, res3, ..."""
+    _LAYOUTS.setdefault((tuple(blocks_per_stage), bottleneck), name)
 
 
 def infer_arch(state_dict: Mapping[str, Any]) -> str | None:
@@ -251,12 +257,9 @@ def infer_arch(state_dict: Mapping[str, Any]) -> str | None:
         if m := re.match(r"res(\d)\.(\d+)\.", key):
             blocks.setdefault(int(m[1]), set()).add(int(m[2]))
     counts = tuple(len(blocks[s]) for s in sorted(blocks))
-    bottleneck = any(".conv3." in k for k in state_dict)
-    if sorted(blocks) == [2, 3, 4, 5] and (depth := _IMAGENET_COUNTS.get((*counts, bottleneck))):
-        return f"resnet{depth}"
-    if sorted(blocks) == [2, 3, 4] and len(set(counts)) == 1 and not bottleneck:
-        return f"cifar_resnet{6 * counts[0] + 2}"
-    return None
+    if sorted(blocks) != list(range(2, 2 + len(counts))):
+        return None
+    return _LAYOUTS.get((counts, any(".conv3." in k for k in state_dict)))
 
 
 # ---- writing -------------------------------------------------------------------------------

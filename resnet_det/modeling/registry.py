@@ -8,9 +8,10 @@ from typing import Any
 from torch import nn
 
 from resnet_det.config import CfgNode
+from resnet_det.modeling.blocks import BottleneckBlock
 from resnet_det.modeling.cifar import CIFAR_DEPTHS, CifarResNet
 from resnet_det.modeling.resnet import ARCH_SETTINGS, ResNet
-from resnet_det.weights import get_weight_style
+from resnet_det.weights import get_weight_style, register_layout
 
 MODEL_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -51,9 +52,11 @@ def build_classifier(cfg: CfgNode) -> nn.Module:
     return build_model(cfg.MODEL.ARCH, **kwargs)
 
 
-for _depth in ARCH_SETTINGS:
+for _depth, (_block, _counts) in ARCH_SETTINGS.items():
     register_model(f"resnet{_depth}", partial(ResNet, _depth))
+    register_layout(_counts, _block is BottleneckBlock, f"resnet{_depth}")
 for _depth in CIFAR_DEPTHS:
     register_model(f"cifar_resnet{_depth}", partial(CifarResNet, _depth))
+    register_layout(((_depth - 2) // 6,) * 3, False, f"cifar_resnet{_depth}")  # plain nets share it
     if _depth != 1202:
         register_model(f"cifar_plain{_depth}", partial(CifarResNet, _depth, residual=False))
