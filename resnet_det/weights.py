@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from resnet_det.utils.atomic import atomic_torch_save, atomic_write
+from resnet_det.utils.download import fetch
 from resnet_det.utils.safe_pickle import safe_pickle_load
 
 FORMATS = ("resnet_det", "torchvision", "detectron2", "caffe2")
@@ -165,9 +166,41 @@ def _to_tensor(value: Any) -> torch.Tensor:
 
 # ---- reading -------------------------------------------------------------------------------
 
+# detectron2's public model store (its "detectron2://" prefix, as in detectron2's own configs).
+DETECTRON2_STORE = "https://dl.fbaipublicfiles.com/detectron2/"
+_RESNET_NAMES = tuple(f"resnet{d}" for d in (18, 34, 50, 101, 152))
+
+
+def _torchvision_url(spec: str) -> str:
+    """The file of ``torchvision://resnet101`` (its default weights) or ``torchvision://resnet50/IMAGENET1K_V1``."""
+    import torchvision  # only where asked for
+
+    name, _, variant = spec.partition("/")
+    if name not in _RESNET_NAMES:
+        raise WeightsFileError(f"torchvision://{spec}: expected one of {', '.join(_RESNET_NAMES)}, "
+                               "optionally with /<weights>, e.g. torchvision://resnet50/IMAGENET1K_V2")
+    enum = torchvision.models.get_model_weights(name)
+    try:
+        return (enum[variant] if variant else enum.DEFAULT).url
+    except KeyError:
+        raise WeightsFileError(f"torchvision://{spec}: {name} has the weights {', '.join(enum.__members__)}") from None
+
+
+def resolve_weights(spec: str | os.PathLike) -> Path:
+    """The local file of a weights location: a path; an ``http(s)://`` URL; detectron2's
+    ``detectron2://<path in its model store>``; or ``torchvision://resnet50[/<weights>]``. URLs
+    are downloaded once into the cache (:mod:`resnet_det.utils.download`)."""
+    text = str(spec)
+    if text.startswith("detectron2://"):
+        text = DETECTRON2_STORE + text.removeprefix("detectron2://")
+    elif text.startswith("torchvision://"):
+        text = _torchvision_url(text.removeprefix("torchvision://"))
+    return fetch(text) if text.startswith(("http://", "https://")) else Path(text)
+
+
 def read_weights_file(path: str | os.PathLike) -> Any:
-    """Load the raw object in ``path`` without running code from it."""
-    path = Path(path)
+    """Load the raw object in ``path`` (or at a URL :func:`resolve_weights` takes) without running code from it."""
+    path = resolve_weights(path)
     if not path.is_file():
         raise WeightsFileError(f"{path}: no such weights file")
     try:

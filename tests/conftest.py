@@ -166,6 +166,45 @@ def assert_same_final_weights():
     return _assert_same_final_weights
 
 
+class _FileServer:
+    """A loopback HTTP server: ``routes[path] = (status, content type, body, declared length or None)``;
+    ``requests`` lists the paths asked for."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.routes: dict[str, tuple[int, str, bytes, int | None]] = {}
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests.append(self.path)
+                status, kind, body, length = server.routes.get(self.path, (404, "text/plain", b"not found", None))
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body) if length is None else length))
+                self.end_headers()
+                self.wfile.write(body)
+                self.close_connection = True  # a short body then ends the connection early
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def http_files():
+    server = _FileServer()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
 def _random_affine(norm: torch.nn.Module) -> None:
     norm.weight.uniform_(0.5, 1.5)
     norm.bias.uniform_(-0.2, 0.2)

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     register_from_config(cfg.DATASETS.REGISTER)
     model = build_detector(cfg)
     if cfg.MODEL.WEIGHTS:
-        load_detector_weights(model, cfg.MODEL.WEIGHTS)
+        load_detector_weights(model, cfg.MODEL.WEIGHTS, strict=cfg.MODEL.WEIGHTS_STRICT)
     model.eval()
     name = args.dataset or cfg.DATASETS.TEST[0]
     dataset = load_detection_dataset(name, cfg.DATASETS.ROOT, with_masks=cfg.MODEL.MASK_ON)

@@ -10,7 +10,13 @@ _C.VERSION = 1
 
 _C.MODEL = CN()
 _C.MODEL.DEVICE = "auto"  # "auto": cuda when available, else cpu; torchrun ranks take their LOCAL_RANK GPU
-_C.MODEL.WEIGHTS = ""  # initial weights (any format resnet_det.weights reads); empty: random init
+# Initial weights: a file in any format resnet_det.weights reads, an http(s):// URL, detectron2's
+# detectron2://<model store path> or torchvision://resnet50[/<weights>] (downloaded once into
+# $RESNET_DET_CACHE); empty: random initialisation.
+_C.MODEL.WEIGHTS = ""
+# A detector checkpoint with another number of classes loads all but its class predictors (each
+# skipped key logged), as detectron2 fine-tunes; True refuses it instead.
+_C.MODEL.WEIGHTS_STRICT = False
 # "caffe" (BGR, mean subtraction, stride in the 1x1: MSRA/detectron2 weights) or "torchvision"
 # (RGB, mean/std, stride in the 3x3). Must match the weights: mixing them silently costs accuracy.
 _C.MODEL.WEIGHT_STYLE = "caffe"

@@ -23,6 +23,11 @@ _COCO_BUILTINS = {
     "coco_2014_val": ("coco/annotations/instances_val2014.json", "coco/val2014"),
     "coco_2014_minival": ("coco/annotations/instances_minival2014.json", "coco/val2014"),
     "coco_2014_valminusminival": ("coco/annotations/instances_valminusminival2014.json", "coco/val2014"),
+    # Image lists without annotations: evaluation writes the results to submit and scores nothing.
+    "coco_2017_test": ("coco/annotations/image_info_test2017.json", "coco/test2017"),
+    "coco_2017_test-dev": ("coco/annotations/image_info_test-dev2017.json", "coco/test2017"),
+    "coco_2015_test": ("coco/annotations/image_info_test2015.json", "coco/test2015"),
+    "coco_2015_test-dev": ("coco/annotations/image_info_test-dev2015.json", "coco/test2015"),
 }
 _GENERATED: dict[str, Callable[[], tuple[Path, Path]]] = {
     "shapes_det_train": lambda: shapes_detection_split("train"),

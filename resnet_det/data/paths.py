@@ -14,8 +14,3 @@ def datasets_root(override: str | os.PathLike = "") -> Path:
     """The folder that holds the standard dataset layouts."""
     env = os.environ.get("RESNET_DET_DATASETS") or os.environ.get("DETECTRON2_DATASETS")
     return Path(override or env or "datasets").expanduser()
-
-
-def cache_dir() -> Path:
-    """Where generated data is cached: ``$RESNET_DET_CACHE`` or ``~/.cache/resnet_det``."""
-    return Path(os.environ.get("RESNET_DET_CACHE", Path.home() / ".cache" / "resnet_det")).expanduser()

@@ -5,7 +5,6 @@ pipeline (loading, training, COCO evaluation) runs with no download.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -13,9 +12,9 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from resnet_det.data.paths import cache_dir
 from resnet_det.data.shapes import background, bright_colour, shape_mask
-from resnet_det.utils.atomic import atomic_write
+from resnet_det.utils.atomic import atomic_write_json
+from resnet_det.utils.cache import cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ def _write_split(root: Path, split: str) -> Path:
     json_file = root / "annotations" / f"{split}.json"
     payload = {"images": images, "annotations": annotations, "categories": categories}
     # The json is written last and atomically: its presence means the split is complete.
-    atomic_write(json_file, lambda f: f.write(json.dumps(payload).encode()))
+    atomic_write_json(json_file, payload)
     return json_file
 
 

@@ -42,10 +42,11 @@ class DetectionTrainer(Trainer):
     def build_train_loader(self, cfg: CfgNode) -> DetectionBatches:
         dataset = load_training_set(cfg.DATASETS.TRAIN, cfg.DATASETS.ROOT, with_masks=cfg.MODEL.MASK_ON,
                                     max_image_pixels=cfg.DATALOADER.MAX_IMAGE_PIXELS)
+        self._check_classes("+".join(cfg.DATASETS.TRAIN), dataset)
         return DetectionBatches.from_config(cfg, dataset, self.device, get_rank(), get_world_size())
 
     def load_initial_weights(self, path: str) -> None:
-        load_detector_weights(self.model, path)
+        load_detector_weights(self.model, path, strict=self.cfg.MODEL.WEIGHTS_STRICT)
 
     def checkpoint_meta(self) -> dict[str, Any]:
         return {"weight_style": self.cfg.MODEL.WEIGHT_STYLE, "arch": f"c4_r{self.cfg.MODEL.RESNETS.DEPTH}"}
@@ -53,11 +54,18 @@ class DetectionTrainer(Trainer):
     def losses(self, batch: DetectionBatch) -> StepOutput:
         return StepOutput(self.train_model(batch.images, batch.targets))
 
+    def _check_classes(self, name: str, dataset: Any) -> None:
+        if len(dataset.classes) != self.cfg.MODEL.ROI_HEADS.NUM_CLASSES:
+            raise ValueError(f"{name} has {len(dataset.classes)} classes but MODEL.ROI_HEADS.NUM_CLASSES is "
+                             f"{self.cfg.MODEL.ROI_HEADS.NUM_CLASSES}")
+
     def test_dataset(self, name: str) -> Any:
-        """The test set ``name``, parsed on first use."""
+        """The test set ``name``, parsed (and its classes checked) on first use."""
         if name not in self._test_datasets:
-            self._test_datasets[name] = load_detection_dataset(
-                name, self.cfg.DATASETS.ROOT, max_image_pixels=self.cfg.DATALOADER.MAX_IMAGE_PIXELS)
+            dataset = load_detection_dataset(name, self.cfg.DATASETS.ROOT,
+                                             max_image_pixels=self.cfg.DATALOADER.MAX_IMAGE_PIXELS)
+            self._check_classes(name, dataset)
+            self._test_datasets[name] = dataset
         return self._test_datasets[name]
 
     def build_test_loader(self, cfg: CfgNode, dataset_name: str) -> Iterable[DetectionBatch]:

@@ -6,7 +6,6 @@ evaluation.
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from tqdm import tqdm
 from resnet_det.engine.lr_scheduler import scheduled_lr
 from resnet_det.engine.train_loop import HookBase
 from resnet_det.evaluation.evaluator import flatten_results
-from resnet_det.utils.atomic import atomic_write
+from resnet_det.utils.atomic import atomic_write_json
 from resnet_det.utils.distributed import is_main_process
 
 if TYPE_CHECKING:
@@ -171,5 +170,4 @@ class FinalResults(HookBase):
                                       "wall_time_s": time.perf_counter() - self._start,
                                       "results": self.trainer.results}
         if is_main_process():
-            text = json.dumps(self.trainer.final_results, indent=2).encode()
-            atomic_write(self.output_dir / "metrics.json", lambda f: f.write(text))
+            atomic_write_json(self.output_dir / "metrics.json", self.trainer.final_results, indent=2)

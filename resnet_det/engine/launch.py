@@ -92,8 +92,8 @@ def launch(trainer_class: type[Trainer], args: argparse.Namespace) -> None:
 def train_or_evaluate(trainer_class: type[Trainer], args: argparse.Namespace) -> None:
     """Set up, load or resume, train (or only evaluate), print the results."""
     trainer = trainer_class(setup(args))
-    trainer.load(args.resume)
-    results = trainer.test() if args.eval_only else trainer.train()["results"]
+    loaded = trainer.load(args.resume)
+    results = (trainer.evaluate(loaded) if args.eval_only else trainer.train())["results"]
     if is_main_process():
         print("\n".join(summary_lines(results)))
 

@@ -25,6 +25,7 @@ from resnet_det.engine.lr_scheduler import build_lr_scheduler
 from resnet_det.engine.train_loop import HookBase, StepOutput, TrainerBase
 from resnet_det.evaluation.evaluator import DatasetEvaluator, DatasetEvaluators, inference_on_dataset, summary_lines
 from resnet_det.utils.amp import bf16_autocast
+from resnet_det.utils.atomic import atomic_write_json
 from resnet_det.utils.distributed import (
     broadcast_from_main,
     get_rank,
@@ -173,13 +174,42 @@ class Trainer(TrainerBase):
     def autocast(self):
         return bf16_autocast(self.device.type, self.cfg.SOLVER.AMP.ENABLED)
 
-    def load(self, resume: bool) -> None:
-        """Resume from ``OUTPUT_DIR``'s last checkpoint when asked and present, else load MODEL.WEIGHTS."""
+    def load(self, resume: bool) -> str | None:
+        """Resume from ``OUTPUT_DIR``'s last checkpoint when asked and present, else load MODEL.WEIGHTS;
+        return what was loaded (None: nothing, the model keeps its random initialisation)."""
         ckpt = self.checkpointer.resume() if resume else None
         if ckpt is not None:
             self.start_iter = int(ckpt["iteration"]) + 1
-        elif self.cfg.MODEL.WEIGHTS:
+            return str(self.checkpointer.last_checkpoint())
+        if self.cfg.MODEL.WEIGHTS:
             self.load_initial_weights(self.cfg.MODEL.WEIGHTS)
+            return self.cfg.MODEL.WEIGHTS
+        return None
+
+    def check_datasets(self) -> None:
+        """Resolve the training set and every test set now, so that a missing or misnamed one, or one
+        with another number of classes, stops the run before its first iteration, not at its first
+        evaluation."""
+        self.train_loader  # noqa: B018 - built, and so checked, on first use
+        for name in self.cfg.DATASETS.TEST:
+            self.build_evaluators(self.cfg, name)
+
+    def _write_config(self) -> None:
+        if is_main_process():
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.output_dir / "config.yaml").write_text(self.cfg.dump())
+
+    def evaluate(self, weights: str | None) -> dict[str, Any]:
+        """:meth:`test` of the loaded ``weights`` (what :meth:`load` returned), with the config and
+        ``{"weights", "iterations", "results"}`` written to ``OUTPUT_DIR`` as a training run writes them."""
+        if weights is None:
+            raise ValueError("evaluation needs weights: set MODEL.WEIGHTS (a file, an http(s):// URL, "
+                             "detectron2://... or torchvision://...) or --resume from a checkpoint in OUTPUT_DIR")
+        self._write_config()
+        results = {"weights": weights, "iterations": self.start_iter, "results": self.test()}
+        if is_main_process():
+            atomic_write_json(self.output_dir / "metrics.json", results, indent=2)
+        return results
 
     def save_checkpoint(self, name: str, iteration: int) -> Path:
         """``OUTPUT_DIR/<name>.pth`` with the weights, optimizer, schedule, config and ``iteration``."""
@@ -202,9 +232,8 @@ class Trainer(TrainerBase):
 
     def train(self) -> dict[str, Any]:  # type: ignore[override]
         """Run from ``start_iter`` to ``SOLVER.MAX_ITER``; return the final results (``metrics.json``)."""
-        if is_main_process():
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            (self.output_dir / "config.yaml").write_text(self.cfg.dump())
+        self._write_config()
+        self.check_datasets()
         self._run_step: Callable[[Any], StepOutput] = self._step
         if self.cfg.SOLVER.CUDA_GRAPH:
             move_lr_to_device(self.optimizer, self.device)  # after a resume, which restores it on the CPU

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,10 @@ from pycocotools.cocoeval import COCOeval
 from resnet_det.data.batches import DetectionBatch
 from resnet_det.evaluation.evaluator import DatasetEvaluator, Results
 from resnet_det.modeling.detection.structures import Instances
-from resnet_det.utils.atomic import atomic_write
+from resnet_det.utils.atomic import atomic_write_json
 from resnet_det.utils.distributed import gather_to_main, is_main_process
 
+logger = logging.getLogger(__name__)
 _SUMMARY = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
@@ -100,5 +101,9 @@ class COCOEvaluator(DatasetEvaluator):
         if not is_main_process():
             return {}
         if self.output_file is not None:
-            atomic_write(self.output_file, lambda f: f.write(json.dumps(records).encode()))
+            atomic_write_json(self.output_file, records)
+        if not self.coco_gt.dataset.get("annotations"):
+            logger.info("not scored: the test set has no annotations (an image list such as test-dev); its %d "
+                        "detections are in %s, for the evaluation server", len(records), self.output_file)
+            return {}
         return evaluate_coco(self.coco_gt, records, self.iou_types)

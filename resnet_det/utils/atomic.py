@@ -1,6 +1,7 @@
 """Atomic file writes: a reader sees the old file or the complete new one, never a partial one."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -29,6 +30,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: object, indent: int | None = None) -> Path:
+    """:func:`atomic_write` of ``obj`` as JSON."""
+    text = json.dumps(obj, indent=indent).encode()
+    return atomic_write(path, lambda f: f.write(text))
 
 
 class _WriteErrors:

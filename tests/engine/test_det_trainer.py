@@ -90,7 +90,40 @@ def test_a_corrupt_image_neither_stops_training_nor_leaves_evaluation(tmp_path, 
     with caplog.at_level(logging.WARNING):
         metrics = small_trainer("det", tmp_path / "out", *data).train()
     assert "AP" in metrics["results"]["tiny"]["bbox"] and (tmp_path / "out/model_final.pth").is_file()
+    # The results file scores again, without the model, to the same AP.
+    results = tmp_path / "out/inference/tiny/coco_instances_results.json"
+    subprocess.run([sys.executable, "tools/evaluate_results.py", "--dataset", "tiny", "--results", str(results),
+                    "--out", str(tmp_path / "rescored.json"), "DATASETS.REGISTER", data[1]], cwd=REPO, check=True)
+    rescored = json.loads((tmp_path / "rescored.json").read_text())["tiny"]["bbox"]
+    assert rescored == metrics["results"]["tiny"]["bbox"]
     assert "skipping training image" in caplog.text and "evaluating without image" in caplog.text
     assert "3.png" in caplog.text
     with pytest.raises(ImageDecodeError, match="3.png"):
         small_trainer("det", tmp_path / "fail", *data, "DATALOADER.ON_BAD_IMAGE", "fail").train()
+
+
+@pytest.mark.parametrize("overrides, error, match", [
+    (["MODEL.ROI_HEADS.NUM_CLASSES", "3"], ValueError, "coco4 has 80 classes but MODEL.ROI_HEADS.NUM_CLASSES is 3"),
+    (["DATASETS.TEST", '("coco4", "coco_4")'], KeyError, "unknown dataset 'coco_4'"),
+])
+def test_a_wrong_dataset_setting_stops_before_the_first_iteration(coco4, tmp_path, small_trainer, monkeypatch,
+                                                                   overrides, error, match):
+    trainer = small_trainer("det", tmp_path, *coco4, *overrides)
+    monkeypatch.setattr(trainer, "run_step", lambda: pytest.fail("training started"))
+    with pytest.raises(error, match=match):
+        trainer.train()
+    assert not list(tmp_path.glob("*.pth"))
+
+
+def test_eval_only_needs_weights_and_writes_its_results(coco4, tmp_path, small_trainer, small_run_args):
+    from resnet_det.engine.det_trainer import DetectionTrainer
+    from resnet_det.engine.launch import run
+    small_trainer("det", tmp_path / "train", *coco4, "SOLVER.MAX_ITER", "1").train()
+    args = ["--eval-only", *small_run_args("det"), *coco4]
+    with pytest.raises(ValueError, match="evaluation needs weights: set MODEL.WEIGHTS"):
+        run(DetectionTrainer, "", [*args, "OUTPUT_DIR", str(tmp_path / "none")])
+    weights = str(tmp_path / "train" / "model_final.pth")
+    run(DetectionTrainer, "", [*args, "OUTPUT_DIR", str(tmp_path / "eval"), "MODEL.WEIGHTS", weights])
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert saved["weights"] == weights and set(saved["results"]["coco4"]) == {"bbox", "segm"}
+    assert "coco4" in (tmp_path / "eval" / "config.yaml").read_text()

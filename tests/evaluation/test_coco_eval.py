@@ -74,3 +74,19 @@ def test_matches_pycocotools_on_perturbed_detections(shared_data):
     assert [ours[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")] == pytest.approx(
         [v * 100 for v in reference.stats[:6]])
     assert 20 < ours["AP"] < 95  # perturbed: neither perfect nor broken
+
+
+def test_an_image_list_without_annotations_gets_its_results_written_and_no_score(tmp_path, caplog):
+    from resnet_det.data.batches import DetectionBatch
+    from resnet_det.evaluation.coco import COCOEvaluator
+    gt = COCO()
+    gt.dataset = {"images": [{"id": 1, "height": 100, "width": 100, "file_name": "a.jpg"}],
+                  "categories": [{"id": 7, "name": "thing"}]}  # test-dev's image_info files have no annotations
+    gt.createIndex()
+    evaluator = COCOEvaluator(gt, [7], ("bbox",), tmp_path / "results.json")
+    evaluator.process(DetectionBatch([None], [{"image_id": 1}]),
+                      [Instances(torch.tensor([[1.0, 2, 30, 40]]), torch.tensor([0.9]), torch.tensor([0]))])
+    with caplog.at_level("INFO"):
+        assert evaluator.evaluate() == {}
+    assert json.loads((tmp_path / "results.json").read_text())[0]["bbox"] == [1.0, 2.0, 29.0, 38.0]
+    assert "not scored: the test set has no annotations" in caplog.text

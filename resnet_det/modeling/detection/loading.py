@@ -31,19 +31,34 @@ def detector_state_dict(weights: Weights) -> tuple[dict, bool]:
     return mapped, False
 
 
-def load_detector_weights(model: C4RCNN, path: str | os.PathLike, fmt: str | None = None) -> LoadReport:
-    """Load ``path`` into ``model``, refusing weights of the other style and anything that does not fit.
+# The layers sized by the number of classes: a checkpoint trained on other classes leaves them out.
+CLASS_PREDICTORS = ("roi_heads.box_predictor.", "roi_heads.mask_head.predictor.")
+
+
+def load_detector_weights(model: C4RCNN, path: str | os.PathLike, fmt: str | None = None,
+                          strict: bool = False) -> LoadReport:
+    """Load ``path`` (a file or a URL, see :func:`resnet_det.weights.resolve_weights`) into ``model``,
+    refusing weights of the other style and anything that does not fit.
 
     Keys the checkpoint lacks are fine for a backbone (the RPN and predictors start fresh) and an
-    error for a detector checkpoint; unexpected or misshaped keys are always an error.
+    error for a detector checkpoint; unexpected or misshaped keys are errors, except that a detector
+    trained on another number of classes (fine-tuning, e.g. COCO into one's own classes) loads
+    everything but its class predictors, each skipped key logged, unless ``strict``.
     """
     weights = load_weights(path, fmt)
     if weights.weight_style and weights.weight_style != model.weight_style:
         raise WeightsMismatchError(LoadReport(), f"{path} holds {weights.weight_style}-style weights but the model "
                                    f"is configured for {model.weight_style} (set MODEL.WEIGHT_STYLE)")
     state, is_detector = detector_state_dict(weights)
-    report = load_state_dict_checked(model, state, strict=False, source=str(path))
-    if report.unexpected or report.mismatched or (is_detector and report.missing):
+    own = model.state_dict()
+    skipped = [k for k, v in state.items() if not strict and is_detector and k.startswith(CLASS_PREDICTORS)
+               and k in own and own[k].shape != v.shape]
+    for key in skipped:
+        logger.warning("%s: skipping %s (checkpoint %s, model %s): another number of classes", path, key,
+                       tuple(state[key].shape), tuple(own[key].shape))
+    report = load_state_dict_checked(model, {k: v for k, v in state.items() if k not in skipped}, strict=False,
+                                     source=str(path))
+    if report.unexpected or report.mismatched or (is_detector and set(report.missing) - set(skipped)):
         raise WeightsMismatchError(report, str(path))
     logger.info("loaded %s into the detector (%s); initialised from scratch: %s", path,
                 "detector checkpoint" if is_detector else "backbone", ", ".join(report.missing) or "nothing")

@@ -1,3 +1,4 @@
+import logging
 import pickle
 
 import pytest
@@ -5,7 +6,7 @@ import torch
 import torchvision
 
 from resnet_det import build_model
-from resnet_det.modeling.detection.loading import load_detector_weights
+from resnet_det.modeling.detection.loading import CLASS_PREDICTORS, load_detector_weights
 from resnet_det.modeling.detection.rcnn import build_detector
 from resnet_det.utils.complexity import count_parameters
 from resnet_det.utils.syncs import HostSyncCounter
@@ -131,9 +132,24 @@ def test_detectron2_detector_checkpoint_loads_and_misfits_are_reported(tmp_path,
     assert all(torch.equal(v, target.state_dict()[k]) for k, v in source.state_dict().items())
     with pytest.raises(WeightsMismatchError, match="roi_heads.box_predictor.cls_score.weight: model \\(11, 512\\)"):
         load_detector_weights(build_detector(tiny_cfg(18, True, **{"MODEL.ROI_HEADS.NUM_CLASSES": 10})),
-                              tmp_path / "model_final.pkl")
+                              tmp_path / "model_final.pkl", strict=True)
     with pytest.raises(WeightsMismatchError, match="missing in checkpoint"):
         load_detector_weights(build_detector(tiny_cfg(50, True)), tmp_path / "model_final.pkl")
+
+
+def test_fine_tuning_loads_an_80_class_detector_into_a_3_class_one(tmp_path, tiny_cfg, caplog):
+    coco = build_detector(tiny_cfg(18, True, **{"MODEL.ROI_HEADS.NUM_CLASSES": 80}))
+    save_weights(Weights(coco.state_dict(), "caffe", "c4_r18"), tmp_path / "coco.pth")
+    ours = build_detector(tiny_cfg(18, True))  # 3 classes
+    fresh = {k: v.clone() for k, v in ours.state_dict().items()}
+    with caplog.at_level(logging.WARNING):
+        report = load_detector_weights(ours, tmp_path / "coco.pth")
+    predictors = [k for k in fresh if k.startswith(CLASS_PREDICTORS)]
+    assert sorted(report.missing) == sorted(predictors) and len(predictors) == 6  # cls, box and mask predictors
+    for key, value in ours.state_dict().items():
+        expected = fresh[key] if key in predictors else coco.state_dict()[key]
+        assert torch.equal(value, expected), key
+    assert all(f"skipping {k}" in caplog.text for k in predictors) and "another number of classes" in caplog.text
 
 
 def test_bf16_detections_agree_with_fp32(tiny_cfg):
