@@ -224,16 +224,41 @@ def detect_format(obj: Any) -> str:
     if "__author__" in obj and isinstance(obj.get("model"), Mapping):
         return "caffe2" if _looks_caffe2(obj["model"]) else "detectron2"
     state = _unwrap(obj)
-    if any(k.startswith(("backbone.", "roi_heads.")) for k in state):
+    if any(k.startswith(("backbone.stem.", "backbone.res", "roi_heads.")) for k in state):
         return "detectron2"  # a detectron2 detector checkpoint (model_final.pth)
+    if fmt := _plain_format(state):
+        return fmt
+    for prefix in WRAPPER_PREFIXES:
+        inner = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+        if inner and _plain_format(inner):
+            example = next(k for k in state if k.startswith(prefix))
+            raise WeightsFileError(f"its keys start with {prefix!r} (e.g. {example}): a ResNet inside a wrapper; "
+                                   f"convert it with --strip-prefix {prefix} (load_weights(..., strip={prefix!r}))")
+    raise WeightsFileError(f"cannot tell the checkpoint format from its {len(state)} keys (first few: "
+                           f"{sorted(state)[:5]}): not a torchvision, resnet_det, detectron2 or MSRA ResNet")
+
+
+# Where training frameworks nest a ResNet's weights: DataParallel/DDP, mmpretrain and mmdetection
+# backbones, MoCo's query encoder.
+WRAPPER_PREFIXES = ("module.encoder_q.", "module.", "backbone.", "encoder.")
+
+
+def _plain_format(state: Mapping[str, Any]) -> str | None:
     if "layer1.0.conv1.weight" in state or "fc.weight" in state:
         return "torchvision"
     if "stem.conv1.weight" in state:
         return "resnet_det"
-    if _looks_caffe2(state):
-        return "caffe2"
-    raise WeightsFileError("cannot tell the checkpoint format from its keys "
-                           f"(first few: {sorted(state)[:5]}); pass the format explicitly")
+    return "caffe2" if _looks_caffe2(state) else None
+
+
+def strip_prefix(obj: Any, prefix: str) -> dict[str, Any]:
+    """The tensors of a checkpoint whose names start with ``prefix``, without it (the rest, such as
+    a MoCo queue or a detection head, is left out)."""
+    state = _unwrap(obj) if isinstance(obj, Mapping) else {}
+    inner = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+    if not inner:
+        raise WeightsFileError(f"no key starts with {prefix!r} (first few: {sorted(state)[:5]})")
+    return inner
 
 
 def _looks_caffe2(state: Mapping[str, Any]) -> bool:
@@ -248,10 +273,13 @@ def _unwrap(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj
 
 
-def load_weights(path: str | os.PathLike, fmt: str | None = None) -> Weights:
-    """Read any supported checkpoint in ``path`` as :class:`Weights` in resnet_det names."""
+def load_weights(path: str | os.PathLike, fmt: str | None = None, strip: str | None = None) -> Weights:
+    """Read any supported checkpoint in ``path`` as :class:`Weights` in resnet_det names; with
+    ``strip``, only its tensors under that prefix (see :func:`strip_prefix`)."""
     obj = read_weights_file(path)
     try:
+        if strip:
+            obj = strip_prefix(obj, strip)
         fmt = fmt or detect_format(obj)
         if fmt not in FORMATS:
             raise WeightsFileError(f"unknown format {fmt!r}; expected one of {FORMATS}")

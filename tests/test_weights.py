@@ -1,5 +1,6 @@
 import os
 import pickle
+import re
 import subprocess
 import sys
 
@@ -20,6 +21,7 @@ from resnet_det.weights import (
     load_state_dict_checked,
     load_weights,
     save_weights,
+    torchvision_to_resnet_det,
 )
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -186,3 +188,24 @@ def test_convert_tool_round_trips_torchvision(tmp_path):
     # The detectron2 step drops BN step counters; torchvision loads the rest strictly.
     _assert_state_equal(back, {k: v for k, v in tv.state_dict().items() if not k.endswith("num_batches_tracked")})
     torchvision.models.resnet50().load_state_dict(back, strict=True)
+
+
+@pytest.mark.parametrize("prefix", ["backbone.", "module.", "module.encoder_q."])
+def test_a_wrapped_resnet_is_refused_with_the_prefix_to_strip_then_converts(tmp_path, prefix):
+    tv = torchvision.models.resnet18().state_dict()
+    wrapped = {prefix + k: v for k, v in tv.items()}
+    if prefix == "module.encoder_q.":
+        wrapped["module.queue"] = torch.zeros(128, 16)  # MoCo keeps its queue beside the encoder
+    torch.save({"state_dict": wrapped}, tmp_path / "wrapped.pth")
+    escaped = re.escape(prefix)
+    with pytest.raises(WeightsFileError, match=f"keys start with '{escaped}'.*--strip-prefix {escaped}"):
+        load_weights(tmp_path / "wrapped.pth")
+    weights = load_weights(tmp_path / "wrapped.pth", strip=prefix)
+    assert weights.source_format == "torchvision" and weights.arch == "resnet18"
+    _assert_state_equal(weights.state_dict, torchvision_to_resnet_det(tv))
+
+
+def test_an_unknown_layout_is_refused_naming_what_it_holds(tmp_path):
+    torch.save({"encoder.blocks.0.attn.qkv.weight": torch.zeros(3)}, tmp_path / "vit.pth")
+    with pytest.raises(WeightsFileError, match=r"vit.pth: cannot tell .* 1 keys .*encoder.blocks.0.attn.qkv.weight"):
+        load_weights(tmp_path / "vit.pth")

@@ -3,13 +3,22 @@
 
     python tools/convert_weights.py resnet50-torchvision.pth r50.pkl --to detectron2
     python tools/convert_weights.py R-50.pkl r50.pth --to resnet_det
+    python tools/convert_weights.py moco_v2_800ep.pth r50.pkl --to detectron2 --strip-prefix module.encoder_q.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from resnet_det.weights import FORMATS, WEIGHT_STYLES, WRITABLE_FORMATS, WeightsFileError, load_weights, save_weights
+from resnet_det.weights import (
+    FORMATS,
+    WEIGHT_STYLES,
+    WRAPPER_PREFIXES,
+    WRITABLE_FORMATS,
+    WeightsFileError,
+    load_weights,
+    save_weights,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,9 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="source", choices=FORMATS, help="input format (default: detected)")
     parser.add_argument("--style", choices=sorted(WEIGHT_STYLES),
                         help="weight style to record when the input does not say (or to override it)")
+    parser.add_argument("--strip-prefix", metavar="PREFIX",
+                        help=f"read only the tensors under PREFIX, without it (e.g. {', '.join(WRAPPER_PREFIXES)})")
     args = parser.parse_args(argv)
     try:
-        weights = load_weights(args.input, args.source)
+        weights = load_weights(args.input, args.source, strip=args.strip_prefix)
         if args.style:
             weights.weight_style = args.style
         save_weights(weights, args.output, args.to)
