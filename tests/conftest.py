@@ -166,6 +166,43 @@ def assert_same_final_weights():
     return _assert_same_final_weights
 
 
+def _to_caffe2_name(key: str) -> str:
+    """ours -> MSRA blob names, written out independently of the converter under test."""
+    parts = key.split(".")
+    leaf = {"weight": "w", "bias": "b"}[parts[-1]]
+    if parts[0] == "linear":
+        return f"fc1000_{leaf}"
+    if parts[0] == "stem":
+        return "res_conv1_bn_" + {"w": "s", "b": "b"}[leaf] if parts[2] == "norm" else f"conv1_{leaf}"
+    stage, block, conv = parts[0][3], parts[1], parts[2]
+    branch = "branch1" if conv == "shortcut" else "branch2" + "abc"[int(conv[-1]) - 1]
+    if parts[3] == "norm":
+        return f"res{stage}_{block}_{branch}_bn_" + {"w": "s", "b": "b"}[leaf]
+    return f"res{stage}_{block}_{branch}_{leaf}"
+
+
+def _write_msra_pkl(model: torch.nn.Module, path, extra: dict | None = None):
+    """``model`` (ours, with trainable BNs) as an MSRA/Detectron1 ``.pkl`` of caffe2 blobs, its BNs
+    folded into a scale and a shift as MSRA's files hold them."""
+    import pickle
+    blobs = dict(extra or {})
+    for mod_name, m in model.named_modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            scale = m.weight / (m.running_var + m.eps).sqrt()
+            blobs[_to_caffe2_name(mod_name + ".weight")] = scale.detach().numpy()
+            blobs[_to_caffe2_name(mod_name + ".bias")] = (m.bias - m.running_mean * scale).detach().numpy()
+        elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            for p_name, p in m.named_parameters(recurse=False):
+                blobs[_to_caffe2_name(f"{mod_name}.{p_name}")] = p.detach().numpy()
+    Path(path).write_bytes(pickle.dumps({"blobs": blobs}))
+    return Path(path)
+
+
+@pytest.fixture
+def write_msra_pkl():
+    return _write_msra_pkl
+
+
 class _FileServer:
     """A loopback HTTP server: ``routes[path] = (status, content type, body, declared length or None)``;
     ``requests`` lists the paths asked for."""

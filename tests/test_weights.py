@@ -53,36 +53,10 @@ def test_detectron2_pkl_round_trip_is_bit_exact(tmp_path, name, style, randomise
     _assert_state_equal(again.state_dict, expected)
 
 
-def _to_caffe2_name(key: str) -> str:
-    """ours -> MSRA blob names, written out independently of the converter under test."""
-    parts = key.split(".")
-    leaf = {"weight": "w", "bias": "b"}[parts[-1]]
-    if parts[0] == "linear":
-        return f"fc1000_{leaf}"
-    if parts[0] == "stem":
-        return "res_conv1_bn_" + {"w": "s", "b": "b"}[leaf] if parts[2] == "norm" else f"conv1_{leaf}"
-    stage, block, conv = parts[0][3], parts[1], parts[2]
-    branch = "branch1" if conv == "shortcut" else "branch2" + "abc"[int(conv[-1]) - 1]
-    if parts[3] == "norm":
-        return f"res{stage}_{block}_{branch}_bn_" + {"w": "s", "b": "b"}[leaf]
-    return f"res{stage}_{block}_{branch}_{leaf}"
-
-
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])
-def test_msra_caffe2_blobs_load_with_folded_batchnorm(tmp_path, name, randomise_norms):
+def test_msra_caffe2_blobs_load_with_folded_batchnorm(tmp_path, name, randomise_norms, write_msra_pkl):
     ref = randomise_norms(build_model(name, stride_in_1x1=True)).eval()
-    blobs = {}
-    for mod_name, m in ref.named_modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            scale = m.weight / (m.running_var + m.eps).sqrt()
-            blobs[_to_caffe2_name(mod_name + ".weight")] = scale.detach().numpy()
-            blobs[_to_caffe2_name(mod_name + ".bias")] = (m.bias - m.running_mean * scale).detach().numpy()
-        elif isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
-            for p_name, p in m.named_parameters(recurse=False):
-                blobs[_to_caffe2_name(f"{mod_name}.{p_name}")] = p.detach().numpy()
-    blobs["res2_0_branch2a_w_momentum"] = np.zeros(1)  # solver state in Detectron1 files is skipped
-    with open(tmp_path / "R.pkl", "wb") as f:
-        pickle.dump({"blobs": blobs}, f)
+    write_msra_pkl(ref, tmp_path / "R.pkl", {"res2_0_branch2a_w_momentum": np.zeros(1)})  # solver state: skipped
     w = load_weights(tmp_path / "R.pkl")
     assert (w.source_format, w.weight_style, w.arch) == ("caffe2", "caffe", name)
     model = build_model(name, stride_in_1x1=True).eval()

@@ -11,7 +11,7 @@ from pathlib import Path
 from resnet_det.data.classification import DATASET_NAMES as CLASSIFICATION_DATASETS
 from resnet_det.data.coco import CocoDetection
 from resnet_det.data.image_io import DEFAULT_MAX_PIXELS
-from resnet_det.data.paths import DatasetNotFoundError, datasets_root
+from resnet_det.data.paths import DatasetNotFoundError, UnknownDatasetError, datasets_root
 from resnet_det.data.shapes_detection import shapes_detection_split
 from resnet_det.data.voc import VOCDetection
 
@@ -65,7 +65,7 @@ def _check_coco_name(name: str) -> None:
     """Raise the catalog's KeyError, listing the names it knows, unless ``name`` is a COCO-format set."""
     if name not in _REGISTERED and name not in _GENERATED and name not in _COCO_BUILTINS:
         known = sorted([*_COCO_BUILTINS, *_GENERATED, *_REGISTERED, *_VOC, *CLASSIFICATION_DATASETS])
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(known)} "
+        raise UnknownDatasetError(f"unknown dataset {name!r}; known: {', '.join(known)} "
                        "(register others with DATASETS.REGISTER or register_coco_instances)")
 
 

@@ -17,7 +17,7 @@ from resnet_det.data.batches import ViewBatch
 from resnet_det.data.cifar import CIFAR10_CLASSES, load_cifar10
 from resnet_det.data.file_batches import FileBatches, file_eval_batches
 from resnet_det.data.imagenet import load_imagenet_split
-from resnet_det.data.paths import datasets_root
+from resnet_det.data.paths import UnknownDatasetError, datasets_root
 from resnet_det.data.shapes import SHAPES, make_classification_set
 from resnet_det.data.tensor_batches import TensorBatches
 from resnet_det.utils.images import hwc_to_chw
@@ -66,7 +66,7 @@ def load_classification_dataset(name: str, root: str = "") -> ArrayDataset | Fil
     if name in ("imagenet_train", "imagenet_val"):
         paths, labels, wnids = load_imagenet_split(datasets_root(root) / "imagenet", name.split("_")[1])
         return FileDataset(paths, labels, tuple(wnids))
-    raise KeyError(f"unknown classification dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
+    raise UnknownDatasetError(f"unknown classification dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
 
 
 def _nchw(images: np.ndarray, device: torch.device) -> torch.Tensor:

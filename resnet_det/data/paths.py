@@ -10,6 +10,13 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset is not where it was looked for; the message names the places."""
 
 
+class UnknownDatasetError(KeyError):
+    """No dataset has this name; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 def datasets_root(override: str | os.PathLike = "") -> Path:
     """The folder that holds the standard dataset layouts."""
     env = os.environ.get("RESNET_DET_DATASETS") or os.environ.get("DETECTRON2_DATASETS")

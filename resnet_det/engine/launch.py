@@ -11,9 +11,17 @@ from urllib.parse import urlparse
 
 import torch.multiprocessing as mp
 
-from resnet_det.config import CfgNode, load_config
+from resnet_det.config import CfgNode, ConfigError, ConfigValueError, load_config
+from resnet_det.data.coco_json import CocoFormatError
+from resnet_det.data.image_io import ImageDecodeError
+from resnet_det.data.paths import DatasetNotFoundError, UnknownDatasetError
+from resnet_det.data.voc import VOCAnnotationError
+from resnet_det.engine.checkpoint import CheckpointReadError, CheckpointWriteError
+from resnet_det.engine.hooks import NonFiniteLossError
 from resnet_det.evaluation.evaluator import summary_lines
 from resnet_det.utils.distributed import is_main_process
+from resnet_det.utils.download import DownloadError
+from resnet_det.weights import WeightsFileError, WeightsMismatchError
 
 if TYPE_CHECKING:
     from resnet_det.engine.trainer import Trainer
@@ -98,7 +106,19 @@ def train_or_evaluate(trainer_class: type[Trainer], args: argparse.Namespace) ->
         print("\n".join(summary_lines(results)))
 
 
+# Errors about the user's input or machine, whose message says all there is to say: a tool prints
+# it alone and exits with 1. Anything else keeps its traceback.
+USER_ERRORS = (ConfigError, ConfigValueError, FileNotFoundError, DatasetNotFoundError, UnknownDatasetError,
+               CocoFormatError, VOCAnnotationError, ImageDecodeError, DownloadError, WeightsFileError,
+               WeightsMismatchError, CheckpointReadError, CheckpointWriteError, NonFiniteLossError)
+
+
 def run(trainer_class: type[Trainer], description: str | None, argv: list[str] | None = None) -> int:
-    """A training tool's ``main``."""
-    launch(trainer_class, parse_args(default_argument_parser(description or ""), argv))
+    """A training tool's ``main``: 0 when it finished, 1 (with the message alone) on a user error."""
+    args = parse_args(default_argument_parser(description or ""), argv)
+    try:
+        launch(trainer_class, args)
+    except USER_ERRORS as e:
+        logging.getLogger(__name__).error("%s: %s", type(e).__name__, e)
+        return 1
     return 0

@@ -23,3 +23,19 @@ def test_a_flag_after_the_overrides_gets_a_hint(capsys):
 def test_unusable_dist_urls_are_refused(url, machines, match):
     with pytest.raises(ValueError, match=match):
         _master_address(url, machines)
+
+
+def test_a_user_error_ends_the_tool_with_its_message_alone(tmp_path, caplog, monkeypatch):
+    import socket
+
+    from resnet_det.engine.det_trainer import DetectionTrainer
+    from resnet_det.engine.launch import run
+    monkeypatch.setenv("RESNET_DET_CACHE", str(tmp_path))
+    with socket.socket() as s:  # a port nobody listens on: a model store that cannot be reached
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/R-18.pkl"
+    code = run(DetectionTrainer, "", ["--config", "demo", "MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", url,
+                                      "OUTPUT_DIR", str(tmp_path / "out")])
+    assert code == 1
+    assert f"DownloadError: cannot download {url}" in caplog.text and "put it at" in caplog.text
+    assert "Traceback" not in caplog.text
