@@ -23,7 +23,7 @@ SHARED_DATA = Path(os.environ.get("RESNET_DET_SHARED_DATA", REPO.parent / "share
 torch.set_flush_denormal(True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test data not found at {SHARED_DATA} (set RESNET_DET_SHARED_DATA)")
@@ -33,6 +33,17 @@ def shared_data() -> Path:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _close_run_logs():
+    """A tool's run logs to its OUTPUT_DIR/log.txt; the next test's logs do not go there too."""
+    import logging
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_resnet_det", False)]:
+        root.removeHandler(handler)
+        handler.close()
 
 
 @pytest.fixture(autouse=True, scope="session")

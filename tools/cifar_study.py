@@ -56,7 +56,7 @@ def run_all(configs: list[str], root: str, out: Path, parallel: int, train_eval_
             del running[name]
             if proc.returncode:
                 raise SystemExit(f"{name} failed (exit {proc.returncode}); see {out / name / 'stdout.log'}")
-            metrics = json.loads((out / name / "metrics.json").read_text())
+            metrics = json.loads((out / name / "results.json").read_text())
             metrics["process_seconds"] = time.perf_counter() - start
             results[name] = metrics
             print(f"finished {name}: test error {_error(metrics, 0):.2f}%", flush=True)
@@ -65,7 +65,7 @@ def run_all(configs: list[str], root: str, out: Path, parallel: int, train_eval_
 
 
 def _error(metrics: dict, test_set: int | str) -> float:
-    """Top-1 error on a run's ``test_set`` (a name, or its position in DATASETS.TEST) from its metrics.json."""
+    """Top-1 error on a run's ``test_set`` (a name, or its position in DATASETS.TEST) from its results.json."""
     results = metrics["results"]
     name = list(results)[test_set] if isinstance(test_set, int) else test_set
     return results[name]["classification"]["top1_error"]

@@ -4,7 +4,8 @@ dataset known by name, without running a model.
 
     python tools/evaluate_results.py --dataset coco_2017_val \
         --results output/coco_r101/inference/coco_2017_val/coco_instances_results.json
-    python tools/evaluate_results.py --config demo --dataset shapes_det_val --results results.json --out metrics.json
+    python tools/evaluate_results.py --config demo --dataset shapes_det_val \
+        --results coco_instances_results.json --out results.json
 
 Box AP is always computed, mask AP when the records carry segmentations. ``--config`` supplies
 ``DATASETS.ROOT`` and ``DATASETS.REGISTER`` (for one's own COCO-format sets).

@@ -20,7 +20,7 @@ class Curves:
 
 
 def read_curves(run_dir: str | Path, test_set: str | None = None) -> Curves:
-    """Training and test top-1 error from a run's ``metrics.jsonl`` (later lines win on resume).
+    """Training and test top-1 error from a run's ``metrics.json`` event stream (later lines win on resume).
 
     The run is named after ``MODEL.ARCH`` in its ``config.yaml``; the test set defaults to the
     first of ``DATASETS.TEST``.
@@ -30,7 +30,7 @@ def read_curves(run_dir: str | Path, test_set: str | None = None) -> Curves:
     test_set = test_set or config["DATASETS"]["TEST"][0]
     train, test = {}, {}
     test_key = f"{test_set}/classification/top1_error"  # as the evaluation hook flattens results
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+    for line in (run_dir / "metrics.json").read_text().splitlines():
         record = json.loads(line)
         if "train_top1_error" in record:
             train[record["iteration"]] = record["train_top1_error"]

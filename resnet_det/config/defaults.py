@@ -128,6 +128,9 @@ _C.SOLVER.WARMUP_FACTOR = 0.001
 _C.SOLVER.WARMUP_METHOD = "linear"  # or "constant" (the paper's ResNet-110: lr 0.01 for 400 iterations)
 _C.SOLVER.LABEL_SMOOTHING = 0.0
 _C.SOLVER.CHECKPOINT_PERIOD = 5000
+# Periodic checkpoints kept (the newest ones), besides model_final.pth; 0 keeps all. A 3x R101-C4
+# schedule (270k iterations) then holds 6 files of about 0.4 GB, not 54.
+_C.SOLVER.CHECKPOINT_KEEP = 5
 _C.SOLVER.CLIP_GRADIENTS = CN()
 _C.SOLVER.CLIP_GRADIENTS.ENABLED = False
 _C.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"  # "norm": the global L2 norm; "value": each element

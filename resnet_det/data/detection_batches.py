@@ -117,17 +117,17 @@ class _EvalImages(Dataset):
 
 
 def eval_batches(dataset, batch_size: int, num_workers: int, rank: int = 0, world_size: int = 1,
-                 on_bad_image: str = "skip") -> Iterator[DetectionBatch]:
+                 on_bad_image: str = "skip") -> DataLoader:
     """This rank's share of the images (every ``world_size``-th) in lists of ``batch_size``.
 
     An unreadable image comes as None with its target, so that it still counts in the evaluation
     (as an image where nothing was found) under ``on_bad_image="skip"``.
     """
     shard = _EvalImages(dataset, range(rank, len(dataset), world_size), on_bad_image)
-    return iter(DataLoader(shard, batch_size=batch_size, num_workers=num_workers, collate_fn=_as_batch))
+    return DataLoader(shard, batch_size=batch_size, num_workers=num_workers, collate_fn=_as_batch)
 
 
-def detection_test_batches(cfg: CfgNode, dataset, rank: int = 0, world_size: int = 1) -> Iterator[DetectionBatch]:
+def detection_test_batches(cfg: CfgNode, dataset, rank: int = 0, world_size: int = 1) -> DataLoader:
     """:func:`eval_batches` of a test set with the config's TEST and DATALOADER settings."""
     return eval_batches(dataset, cfg.TEST.IMS_PER_BATCH, cfg.DATALOADER.NUM_WORKERS, rank, world_size,
                         cfg.DATALOADER.ON_BAD_IMAGE)

@@ -67,6 +67,19 @@ class Checkpointer:
         for tmp in self.output_dir.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
 
+    def remove_old_periodic(self, keep: int) -> list[Path]:
+        """Delete all but the newest ``keep`` periodic checkpoints (``model_<iteration>.pth``, by
+        iteration; ``model_final.pth`` is not one); return what was deleted. Called after a save,
+        so the newest, which ``last_checkpoint`` names, always stays."""
+        periodic = sorted(p for p in self.output_dir.glob("model_*.pth") if p.stem[len("model_"):].isdigit())
+        old = periodic[:-keep] if keep > 0 else []
+        for path in old:
+            path.unlink(missing_ok=True)
+        if old:
+            logger.info("removed %d older checkpoint(s), keeping the last %d (SOLVER.CHECKPOINT_KEEP): %s",
+                        len(old), keep, ", ".join(p.name for p in old))
+        return old
+
     def last_checkpoint(self) -> Path | None:
         pointer = self.output_dir / "last_checkpoint"
         if not pointer.is_file():

@@ -1,4 +1,7 @@
-"""Training metrics to a JSON-lines file and TensorBoard, written by the main process only."""
+"""Training metrics as an event stream: ``OUTPUT_DIR/metrics.json``, one JSON object per line (the
+file detectron2's ``JSONWriter`` writes and its users' plotting scripts read), mirrored to
+TensorBoard; written by the main process only. A resumed run appends, so a reader lets later
+lines of an iteration win."""
 from __future__ import annotations
 
 import json
@@ -9,7 +12,7 @@ from resnet_det.utils.distributed import is_main_process
 
 
 class EventWriter:
-    """Appends one JSON object per call to ``metrics.jsonl`` and mirrors scalars to TensorBoard."""
+    """Appends one JSON object per call to ``metrics.json`` and mirrors scalars to TensorBoard."""
 
     def __init__(self, output_dir: str | Path, tensorboard: bool = True) -> None:
         self.enabled = is_main_process()
@@ -18,7 +21,7 @@ class EventWriter:
             return
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(output_dir / "metrics.jsonl", "a", buffering=1)
+        self._file = open(output_dir / "metrics.json", "a", buffering=1)
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # slow import; only where used
             self._tb = SummaryWriter(str(output_dir / "tensorboard"))

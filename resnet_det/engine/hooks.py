@@ -6,6 +6,9 @@ evaluation.
 """
 from __future__ import annotations
 
+import datetime
+import logging
+import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from resnet_det.engine.lr_scheduler import scheduled_lr
 from resnet_det.engine.train_loop import HookBase
@@ -23,6 +25,10 @@ from resnet_det.utils.distributed import is_main_process
 
 if TYPE_CHECKING:
     from resnet_det.engine.trainer import Trainer
+
+logger = logging.getLogger(__name__)
+# A run's final (or eval-only) results; metrics.json is the event stream, as in detectron2.
+RESULTS_FILE = "results.json"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -74,10 +80,30 @@ class NonFiniteGuard(HookBase):
                 f"{self.last_checkpoint() or 'none yet'} (lower SOLVER.BASE_LR or add warmup)")
 
 
+def peak_memory(device: torch.device) -> dict[str, float]:
+    """The peak memory of this process so far, in MiB: ``max_mem`` allocated on a CUDA ``device``
+    (PyTorch's allocator), or ``max_rss`` of the host process on a CPU."""
+    if device.type == "cuda":
+        return {"max_mem": torch.cuda.max_memory_allocated(device) / 2**20}
+    return {"max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # KiB on Linux
+
+
+def log_line(done: int, max_iter: int, record: dict[str, float]) -> str:
+    """One training log line: iteration, ETA, the loss terms, lr, time per iteration, data time, memory."""
+    timing = {"lr", "time", "data_time", "eta_seconds", "max_mem", "max_rss"}
+    losses = "  ".join(f"{k}: {v:.4g}" for k, v in record.items() if k not in timing)
+    eta = datetime.timedelta(seconds=round(record["eta_seconds"]))
+    memory = "  ".join(f"{k}: {record[k]:.0f}M" for k in ("max_mem", "max_rss") if k in record)
+    return (f"iter: {done}/{max_iter}  eta: {eta}  {losses}  lr: {record['lr']:.4g}  "
+            f"time: {record['time']:.4f}  data_time: {record['data_time']:.4f}  {memory}")
+
+
 class PeriodicWriter(HookBase):
     """Every ``period`` iterations and at the last: the mean of each loss term and statistic since
-    the previous write and the learning rate, to ``trainer.events`` (``metrics.jsonl``, TensorBoard)
-    and the progress bar. The sums stay on the device between writes."""
+    the previous write, the learning rate, the seconds per iteration and per batch read
+    (``time``, ``data_time``), ``eta_seconds`` and peak memory, as one line in the log and one
+    event in ``trainer.events`` (``metrics.json``, TensorBoard). The sums stay on the device between
+    writes, so logging costs one host sync per period."""
 
     trainer: Trainer
 
@@ -86,9 +112,8 @@ class PeriodicWriter(HookBase):
 
     def before_train(self) -> None:
         self._sums: dict[str, torch.Tensor] = {}
-        self._steps = 0
-        self._bar = tqdm(total=self.trainer.max_iter, initial=self.trainer.start_iter, desc="train",
-                         disable=not is_main_process(), dynamic_ncols=True)
+        self._steps, self._data_time = 0, 0.0
+        self._since = time.perf_counter()
 
     def after_step(self) -> None:
         out = self.trainer.step_output
@@ -96,32 +121,39 @@ class PeriodicWriter(HookBase):
             for key, value in {"loss": out.loss, **out.losses, **out.stats}.items():
                 self._sums[key] = self._sums.get(key, 0) + value.detach().float()
         self._steps += 1
-        self._bar.update(1)
+        self._data_time += self.trainer.data_time
         done = self.trainer.iter + 1
         if done % self.period == 0 or done == self.trainer.max_iter:
-            record = {k: v.item() / self._steps for k, v in self._sums.items()}
-            record["lr"] = scheduled_lr(self.scheduler, self.trainer.iter)
-            self._sums, self._steps = {}, 0
-            self.trainer.events.write(done, **record)
-            self._bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.4g}")
-        if done == self.trainer.max_iter:
-            self._bar.close()
+            self._write(done)
 
-    def after_train(self) -> None:
-        self._bar.close()
+    def _write(self, done: int) -> None:
+        record = {k: v.item() / self._steps for k, v in self._sums.items()}  # syncs, so the time is real
+        now = time.perf_counter()
+        seconds = (now - self._since) / self._steps
+        record.update(lr=scheduled_lr(self.scheduler, self.trainer.iter), time=seconds,
+                      data_time=self._data_time / self._steps,
+                      eta_seconds=seconds * (self.trainer.max_iter - done), **peak_memory(self.trainer.device))
+        self._sums, self._steps, self._data_time, self._since = {}, 0, 0.0, now
+        self.trainer.events.write(done, **record)
+        logger.info("%s", log_line(done, self.trainer.max_iter, record))
 
 
 class PeriodicCheckpointer(HookBase):
     """``save("model_<done>", iteration)`` every ``period`` iterations before the last, and
-    ``save("model_final", last iteration)`` once training completes; on the main process only."""
+    ``save("model_final", last iteration)`` once training completes; on the main process only.
+    After each periodic save, ``remove_old(keep)`` deletes all but the newest ``keep`` periodic
+    checkpoints (``keep`` 0: none are deleted)."""
 
-    def __init__(self, save: Callable[[str, int], Any], period: int) -> None:
-        self.save, self.period = save, period
+    def __init__(self, save: Callable[[str, int], Any], period: int, keep: int = 0,
+                 remove_old: Callable[[int], Any] | None = None) -> None:
+        self.save, self.period, self.keep, self.remove_old = save, period, keep, remove_old
 
     def after_step(self) -> None:
         done = self.trainer.iter + 1
         if done % self.period == 0 and done < self.trainer.max_iter and is_main_process():
             self.save(f"model_{done:07d}", self.trainer.iter)
+            if self.keep and self.remove_old is not None:
+                self.remove_old(self.keep)
 
     def after_train(self) -> None:
         if self.trainer.completed and is_main_process():
@@ -152,7 +184,7 @@ class EvalHook(HookBase):
 
 
 class FinalResults(HookBase):
-    """Once training completes: ``trainer.final_results`` (every rank) and ``output_dir/metrics.json``
+    """Once training completes: ``trainer.final_results`` (every rank) and ``output_dir/results.json``
     (main process, atomically): ``{"iterations", "wall_time_s", "results": {test set: {task: metrics}}}``."""
 
     trainer: Trainer
@@ -170,4 +202,4 @@ class FinalResults(HookBase):
                                       "wall_time_s": time.perf_counter() - self._start,
                                       "results": self.trainer.results}
         if is_main_process():
-            atomic_write_json(self.output_dir / "metrics.json", self.trainer.final_results, indent=2)
+            atomic_write_json(self.output_dir / RESULTS_FILE, self.trainer.final_results, indent=2)

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -19,12 +20,16 @@ from resnet_det.data.voc import VOCAnnotationError
 from resnet_det.engine.checkpoint import CheckpointReadError, CheckpointWriteError
 from resnet_det.engine.hooks import NonFiniteLossError
 from resnet_det.evaluation.evaluator import summary_lines
-from resnet_det.utils.distributed import is_main_process
+from resnet_det.utils.distributed import get_rank, is_main_process
 from resnet_det.utils.download import DownloadError
+from resnet_det.utils.env import environment_info
+from resnet_det.utils.logger import setup_logger
 from resnet_det.weights import WeightsFileError, WeightsMismatchError
 
 if TYPE_CHECKING:
     from resnet_det.engine.trainer import Trainer
+
+logger = logging.getLogger(__name__)
 
 
 def default_argument_parser(description: str) -> argparse.ArgumentParser:
@@ -57,10 +62,17 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
 
 
 def setup(args: argparse.Namespace) -> CfgNode:
-    """Log at INFO on the main process (WARNING elsewhere) and load the config with its overrides."""
-    logging.basicConfig(level=logging.INFO if is_main_process() else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    return load_config(args.config, args.overrides)
+    """Load the config with its overrides and log (INFO on the main process, WARNING elsewhere) to
+    the console and ``OUTPUT_DIR/log.txt``, starting with the arguments, versions, devices and the
+    merged config."""
+    setup_logger(rank=get_rank())  # so that a config error is logged too
+    cfg = load_config(args.config, args.overrides)
+    setup_logger(cfg.OUTPUT_DIR, get_rank())
+    logger.info("rank %d of %d, arguments: %s", get_rank(), int(os.environ.get("WORLD_SIZE", "1")), vars(args))
+    for line in environment_info():
+        logger.info("%s", line)
+    logger.info("full config (also in %s):\n%s", Path(cfg.OUTPUT_DIR) / "config.yaml", cfg.dump())
+    return cfg
 
 
 def _master_address(dist_url: str, num_machines: int) -> tuple[str, int]:
@@ -119,6 +131,6 @@ def run(trainer_class: type[Trainer], description: str | None, argv: list[str] |
     try:
         launch(trainer_class, args)
     except USER_ERRORS as e:
-        logging.getLogger(__name__).error("%s: %s", type(e).__name__, e)
+        logger.error("%s: %s", type(e).__name__, e)
         return 1
     return 0

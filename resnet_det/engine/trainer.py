@@ -8,6 +8,7 @@ gradient clipping, DDP or CUDA-graph replay; the rest of a run is its hooks.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ class Trainer(TrainerBase):
     # Whether every training step has the same shapes and reads nothing back to the host, so that
     # SOLVER.CUDA_GRAPH can capture it.
     static_steps = False
+    data_time = 0.0  # seconds the last step waited for its batch
 
     def __init__(self, cfg: CfgNode) -> None:
         super().__init__()
@@ -124,7 +126,8 @@ class Trainer(TrainerBase):
             hooks.LRScheduler(self.scheduler),
             hooks.NonFiniteGuard(cfg.LOG_PERIOD, cfg.SOLVER.CHECKPOINT_PERIOD, self.model,
                                  self.checkpointer.last_checkpoint),
-            hooks.PeriodicCheckpointer(self.save_checkpoint, cfg.SOLVER.CHECKPOINT_PERIOD),
+            hooks.PeriodicCheckpointer(self.save_checkpoint, cfg.SOLVER.CHECKPOINT_PERIOD, cfg.SOLVER.CHECKPOINT_KEEP,
+                                       self.checkpointer.remove_old_periodic),
             hooks.EvalHook(cfg.TEST.EVAL_PERIOD, self.test),
             hooks.FinalResults(self.output_dir),
             hooks.PeriodicWriter(cfg.LOG_PERIOD, self.scheduler),
@@ -201,14 +204,15 @@ class Trainer(TrainerBase):
 
     def evaluate(self, weights: str | None) -> dict[str, Any]:
         """:meth:`test` of the loaded ``weights`` (what :meth:`load` returned), with the config and
-        ``{"weights", "iterations", "results"}`` written to ``OUTPUT_DIR`` as a training run writes them."""
+        ``{"weights", "iterations", "results"}`` written to ``OUTPUT_DIR/results.json`` as a training
+        run writes its own."""
         if weights is None:
             raise ValueError("evaluation needs weights: set MODEL.WEIGHTS (a file, an http(s):// URL, "
                              "detectron2://... or torchvision://...) or --resume from a checkpoint in OUTPUT_DIR")
         self._write_config()
         results = {"weights": weights, "iterations": self.start_iter, "results": self.test()}
         if is_main_process():
-            atomic_write_json(self.output_dir / "metrics.json", results, indent=2)
+            atomic_write_json(self.output_dir / hooks.RESULTS_FILE, results, indent=2)
         return results
 
     def save_checkpoint(self, name: str, iteration: int) -> Path:
@@ -224,14 +228,16 @@ class Trainer(TrainerBase):
         return out
 
     def run_step(self) -> None:
+        start = time.perf_counter()
         batch = next(self._batches)
+        self.data_time = time.perf_counter() - start  # the wait for the loader, read by PeriodicWriter
         # In-model randomness (RoI and anchor sampling) is a function of the iteration too, so a
         # resumed run draws what the uninterrupted one drew.
         torch.manual_seed(self.cfg.SEED * 1_000_003 + self.iter * 7919 + get_rank())
         self.step_output = self._run_step(batch)
 
     def train(self) -> dict[str, Any]:  # type: ignore[override]
-        """Run from ``start_iter`` to ``SOLVER.MAX_ITER``; return the final results (``metrics.json``)."""
+        """Run from ``start_iter`` to ``SOLVER.MAX_ITER``; return the final results (``results.json``)."""
         self._write_config()
         self.check_datasets()
         self._run_step: Callable[[Any], StepOutput] = self._step
@@ -244,6 +250,8 @@ class Trainer(TrainerBase):
         self._batches = iter(self.iterate_batches(self.start_iter))
         self.events = EventWriter(self.output_dir)
         self.model.train()
+        logger.info("training from iteration %d to %d, checkpoints and logs in %s", self.start_iter,
+                    self.cfg.SOLVER.MAX_ITER, self.output_dir)
         try:
             super().train(self.start_iter, self.cfg.SOLVER.MAX_ITER)
         finally:
@@ -256,7 +264,8 @@ class Trainer(TrainerBase):
         self.model.eval()
         try:
             results = {name: inference_on_dataset(self.inference, self.build_test_loader(self.cfg, name),
-                                                  DatasetEvaluators(self.build_evaluators(self.cfg, name)))
+                                                  DatasetEvaluators(self.build_evaluators(self.cfg, name)),
+                                                  desc=f"evaluating {name}")
                        for name in self.cfg.DATASETS.TEST}
         finally:
             self.model.train()

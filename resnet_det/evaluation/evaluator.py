@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from resnet_det.utils.progress import track
+
 Results = dict[str, dict[str, Any]]
 
 
@@ -58,12 +60,12 @@ class DatasetEvaluators(DatasetEvaluator):
 
 
 def inference_on_dataset(predict: Callable[[Any], Any], batches: Iterable[Any],
-                         evaluator: DatasetEvaluator) -> Results:
+                         evaluator: DatasetEvaluator, desc: str = "inference") -> Results:
     """Run ``predict`` on every batch without gradients, give each batch and its predictions to
-    ``evaluator``, and return its results."""
+    ``evaluator``, and return its results; the progress (batches done, ETA) is shown as ``desc``."""
     evaluator.reset()
     with torch.no_grad():
-        for batch in batches:
+        for batch in track(batches, desc, unit="batches"):
             evaluator.process(batch, predict(batch))
     return evaluator.evaluate()
 

@@ -19,7 +19,7 @@ def _fake_run(path: Path, arch: str, errors: list[float]) -> Path:
         lines.append({"iteration": i * 100, "cifar10_test/classification/top1_error": err + 5,
                       "cifar10_test/classification/top5_error": 1.0})
     lines.append({"iteration": 200, "loss": 1.0, "train_top1_error": 11.0, "lr": 0.1})  # a resumed run's repeat
-    (path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    (path / "metrics.json").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     return path
 
 

@@ -21,9 +21,9 @@ def test_demo_learns_and_writes_outputs(tmp_path, small_run):
     # 10 balanced classes: chance is 90% error. 150 steps of ResNet-20 get far below it.
     assert before > 70
     assert metrics["results"]["shapes_test"]["classification"]["top1_error"] < 30
-    saved = json.loads((tmp_path / "metrics.json").read_text())
+    saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["results"] == metrics["results"] and saved["iterations"] == 150
-    log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
     assert log[0]["loss"] > log[-2]["loss"]
     ckpt = torch.load(tmp_path / "model_final.pth", weights_only=True)
     assert ckpt["meta"] == {"format": "resnet_det", "weight_style": "torchvision", "arch": "cifar_resnet20"}

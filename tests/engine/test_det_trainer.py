@@ -32,14 +32,14 @@ def test_coco_images_train_and_evaluate_end_to_end(coco4, tmp_path, small_traine
     # After 4 steps from scratch no class clears the 0.05 default, so keep every detection.
     trainer = small_trainer("det", tmp_path, *coco4, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0")
     metrics = trainer.train()
-    saved = json.loads((tmp_path / "metrics.json").read_text())["results"]
+    saved = json.loads((tmp_path / "results.json").read_text())["results"]
     assert set(saved["coco4"]) == {"bbox", "segm"}
     assert _summary(saved["coco4"]["bbox"]) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
     assert any(k.startswith("AP-") for k in saved["coco4"]["segm"])  # per category
     assert metrics["iterations"] == 4
     detections = json.loads((tmp_path / "inference/coco4/coco_instances_results.json").read_text())
     assert detections and {"image_id", "category_id", "bbox", "score", "segmentation"} <= detections[0].keys()
-    log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
     assert {"loss_rpn_cls", "loss_mask", "lr"} <= log[0].keys()
 
 
@@ -52,7 +52,7 @@ def test_two_process_gloo_run_trains_and_evaluates(coco4, tmp_path, small_run_ar
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                     "tools/train_net.py", *small_run_args("det"), "OUTPUT_DIR", str(tmp_path), *coco4],
                    cwd=REPO, env=env, check=True, capture_output=True)
-    saved = json.loads((tmp_path / "metrics.json").read_text())
+    saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["results"]["coco4"]["bbox"]["AP"] is not None and saved["iterations"] == 4
 
 
@@ -124,6 +124,6 @@ def test_eval_only_needs_weights_and_writes_its_results(coco4, tmp_path, small_t
         run(DetectionTrainer, "", [*args, "OUTPUT_DIR", str(tmp_path / "none")])
     weights = str(tmp_path / "train" / "model_final.pth")
     run(DetectionTrainer, "", [*args, "OUTPUT_DIR", str(tmp_path / "eval"), "MODEL.WEIGHTS", weights])
-    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    saved = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert saved["weights"] == weights and set(saved["results"]["coco4"]) == {"bbox", "segm"}
     assert "coco4" in (tmp_path / "eval" / "config.yaml").read_text()

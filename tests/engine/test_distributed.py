@@ -31,7 +31,7 @@ def test_two_process_gloo_run_matches_one_process(tmp_path, small_run_args, asse
     keys = [k for k in one if one[k].is_floating_point()]
     a, b = (torch.cat([state[k].flatten() for k in keys]) for state in (one, two))
     assert ((a - b).norm() / a.norm()).item() < 5e-3
-    m1, m2 = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))
+    m1, m2 = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("one", "two"))
     r1, r2 = (m["results"]["shapes_test"]["classification"] for m in (m1, m2))
     assert r1["num_images"] == r2["num_images"] == 1000
     assert abs(r1["top1_error"] - r2["top1_error"]) <= 1.0

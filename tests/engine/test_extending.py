@@ -53,6 +53,6 @@ def test_a_custom_hook_and_evaluator_join_the_run(task, test_set, num_images, tm
     assert len(counter.losses) == 3 and counter.finished is True
     assert results["count"] == {"images": num_images}
     assert len(results) == (2 if task == "cls" else 3)  # beside classification, or bbox and segm
-    saved = json.loads((tmp_path / "metrics.json").read_text())["results"][test_set]["count"]
-    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    saved = json.loads((tmp_path / "results.json").read_text())["results"][test_set]["count"]
+    logged = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
     assert saved == {"images": num_images} and logged[-1][f"{test_set}/count/images"] == num_images

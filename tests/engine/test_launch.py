@@ -1,4 +1,6 @@
 """The training tools' command line: detectron2's spellings, and a flag lost among the overrides."""
+import json
+
 import pytest
 
 from resnet_det.engine.launch import _master_address, default_argument_parser, parse_args
@@ -39,3 +41,24 @@ def test_a_user_error_ends_the_tool_with_its_message_alone(tmp_path, caplog, mon
     assert code == 1
     assert f"DownloadError: cannot download {url}" in caplog.text and "put it at" in caplog.text
     assert "Traceback" not in caplog.text
+
+
+def test_a_run_logs_lines_a_person_can_follow(tmp_path, small_run_args):
+    from resnet_det.engine.cls_trainer import ClassificationTrainer
+    from resnet_det.engine.launch import run
+    assert run(ClassificationTrainer, "", [*small_run_args("cls"), "OUTPUT_DIR", str(tmp_path), "SOLVER.MAX_ITER",
+                                           "10", "LOG_PERIOD", "4", "SOLVER.CHECKPOINT_PERIOD", "100"]) == 0
+    log = (tmp_path / "log.txt").read_text()
+    assert "torch 2." in log and "full config" in log and "OUTPUT_DIR: " + str(tmp_path) in log
+    lines = [line for line in log.splitlines() if "iter: " in line]
+    assert [line.split("iter: ")[1].split()[0] for line in lines] == ["4/10", "8/10", "10/10"]
+    for field in ("eta: ", "loss: ", "lr: ", "time: ", "data_time: ", "max_rss: "):
+        assert all(field in line for line in lines), field
+    assert "eta: 0:00:00" in lines[-1] and "saved checkpoint" in log and "top1_error" in log
+    events = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
+    training = [e for e in events if "loss" in e]
+    assert [e["iteration"] for e in training] == [4, 8, 10]
+    assert all(e["time"] > 0 and 0 <= e["data_time"] <= e["time"] and e["max_rss"] > 0 for e in training)
+    # The ETA is the time per iteration of the last period times what is left.
+    assert training[0]["eta_seconds"] == pytest.approx(training[0]["time"] * 6)
+    assert json.loads((tmp_path / "results.json").read_text())["iterations"] == 10

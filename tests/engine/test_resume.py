@@ -56,15 +56,18 @@ class Stop:
     task: str
     stop: Callable
     error: type[Exception]
-    kept: str  # the only checkpoint left, and the one last_checkpoint names
+    kept: list[str]  # the checkpoints left; last_checkpoint names the last
     overrides: list[str] = field(default_factory=list)
     match: str | None = None
 
 
 STOPS = {
-    "cls_crash": Stop("cls", _crash_at_iteration_17, _Interrupt, "model_0000010.pth"),
-    "det_crash": Stop("det", _crash_in_the_fourth_step, _Interrupt, "model_0000002.pth"),
-    "cls_full_disk": Stop("cls", _fill_the_disk_at_the_second_save, CheckpointWriteError, "model_0000004.pth",
+    "cls_crash": Stop("cls", _crash_at_iteration_17, _Interrupt, ["model_0000010.pth"]),
+    # SOLVER.CHECKPOINT_KEEP 2: of the checkpoints at 3, 6, 9, 12 and 15, the last two are left.
+    "cls_crash_keep_2": Stop("cls", _crash_at_iteration_17, _Interrupt, ["model_0000012.pth", "model_0000015.pth"],
+                             ["SOLVER.CHECKPOINT_PERIOD", "3", "SOLVER.CHECKPOINT_KEEP", "2"]),
+    "det_crash": Stop("det", _crash_in_the_fourth_step, _Interrupt, ["model_0000002.pth"]),
+    "cls_full_disk": Stop("cls", _fill_the_disk_at_the_second_save, CheckpointWriteError, ["model_0000004.pth"],
                           ["SOLVER.MAX_ITER", "12", "SOLVER.CHECKPOINT_PERIOD", "4"],
                           r"model_0000008.pth \(No space left on device\); the last complete checkpoint, "
                           r".*model_0000004.pth, is intact"),
@@ -80,11 +83,11 @@ def test_resume_after_a_stop_reproduces_the_uninterrupted_run(case, tmp_path, mo
         case.stop(stopped, patch)
         with pytest.raises(case.error, match=case.match):
             stopped.train()
-    assert sorted(p.name for p in (tmp_path / "resumed").glob("*.pth")) == [case.kept]
-    assert (tmp_path / "resumed" / "last_checkpoint").read_text() == case.kept
+    assert sorted(p.name for p in (tmp_path / "resumed").glob("*.pth")) == case.kept
+    assert (tmp_path / "resumed" / "last_checkpoint").read_text() == case.kept[-1]
 
     resumed = small_trainer(case.task, tmp_path / "resumed", *case.overrides)
     resumed.load(resume=True)
-    assert resumed.start_iter == int(case.kept[6:13])
+    assert resumed.start_iter == int(case.kept[-1][6:13])
     resumed.train()
     assert_same_final_weights(tmp_path / "straight", tmp_path / "resumed")

@@ -43,7 +43,7 @@ def test_coco_r101_by_name_downloads_its_weights_once_trains_and_evaluates(share
     assert train.returncode == 0, train.stderr[-3000:]
     assert "downloading " + http_files.url + STORE_PATH in train.stderr
     assert "loaded " in train.stderr and "(backbone); initialised from scratch: proposal_generator" in train.stderr
-    metrics = json.loads((tmp_path / "train/metrics.json").read_text())
+    metrics = json.loads((tmp_path / "train/results.json").read_text())
     assert metrics["iterations"] == 2 and metrics["results"]["mini"]["bbox"]["AP"] is not None
     assert len(list((tmp_path / "cache/downloads").rglob("R-101.pkl"))) == 1
 
@@ -51,4 +51,4 @@ def test_coco_r101_by_name_downloads_its_weights_once_trains_and_evaluates(share
                             "OUTPUT_DIR", str(tmp_path / "eval")], cwd=REPO, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-3000:]
     assert http_files.requests == [STORE_PATH] and "(cached from" in again.stderr  # no second download
-    assert json.loads((tmp_path / "eval/metrics.json").read_text())["weights"] == http_files.url + STORE_PATH
+    assert json.loads((tmp_path / "eval/results.json").read_text())["weights"] == http_files.url + STORE_PATH
