@@ -10,15 +10,30 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from resnet_det.data.boxes import clip_xyxy
 from resnet_det.data.coco_json import load_coco_json
 from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, read_rgb
 from resnet_det.data.paths import DatasetNotFoundError
+from resnet_det.data.serialized import SerializedList
 from resnet_det.utils.images import hwc_to_chw
+from resnet_det.utils.memory import release_free_memory
 
 logger = logging.getLogger(__name__)
+
+
+def segmentation_mask(segmentation: list | dict, height: int, width: int) -> np.ndarray:
+    """The ``height x width`` uint8 mask of a COCO segmentation (polygons, or RLE with list or string
+    counts), as pycocotools' ``COCO.annToMask`` makes it."""
+    if isinstance(segmentation, list):
+        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+    elif isinstance(segmentation["counts"], list):
+        rle = mask_utils.frPyObjects(segmentation, height, width)
+    else:
+        rle = segmentation
+    return mask_utils.decode(rle)
 
 
 class CocoDetection:
@@ -26,60 +41,81 @@ class CocoDetection:
 
     The json is checked by :func:`load_coco_json`. Training targets leave out crowd regions
     (ignored in training, as in detectron2), clip boxes to the image and drop boxes with no area
-    inside it; the counts are logged once. ``coco`` keeps every checked annotation as written,
-    for evaluation.
+    inside it; the counts are logged once. Each image's file name and training instances are held
+    in a :class:`SerializedList` and the sizes in arrays, so DataLoader workers share them with
+    the main process rather than each copying them (COCO train2017 measured in BENCHMARKS.md).
+    With ``ground_truth`` (a test set), ``coco`` keeps every checked annotation as written, for
+    evaluation; without it (a training set), ``coco`` is None and nothing else is kept.
     """
 
     def __init__(self, json_file: str | os.PathLike, image_root: str | os.PathLike, with_masks: bool = True,
-                 max_image_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_image_pixels: int = DEFAULT_MAX_PIXELS, ground_truth: bool = True) -> None:
         json_file, self.image_root = Path(json_file), Path(image_root)
         if not json_file.is_file():
             raise DatasetNotFoundError(f"COCO annotations not found: {json_file}")
         data, _ = load_coco_json(json_file)
-        self.coco = COCO()
-        self.coco.dataset = data
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-            self.coco.createIndex()
-        self.category_ids = sorted(self.coco.getCatIds())
-        self.contiguous = {cat: i for i, cat in enumerate(self.category_ids)}
-        self.image_ids = sorted(self.coco.getImgIds())
         self.with_masks, self.max_image_pixels = with_masks, max_image_pixels
-        self.classes = tuple(self.coco.cats[c]["name"] for c in self.category_ids)
+        categories = {c["id"]: c["name"] for c in data["categories"]}
+        self.category_ids = sorted(categories)
+        self.contiguous = {cat: i for i, cat in enumerate(self.category_ids)}
+        self.classes = tuple(categories[c] for c in self.category_ids)
+        images = sorted(data["images"], key=lambda im: im["id"])
+        self.image_ids = [im["id"] for im in images]
+        self._sizes = np.array([(im["height"], im["width"]) for im in images], dtype=np.int64).reshape(-1, 2)
+        by_image: dict[int, list[dict]] = {}
+        for ann in data.get("annotations", []):
+            by_image.setdefault(ann["image_id"], []).append(ann)
         counts: Counter = Counter()
-        self._instances = [self._training_instances(i, counts) for i in self.image_ids]
+        records = [self._training_record(im, by_image.get(im["id"], []), counts) for im in images]
+        self._num_boxes = np.array([len(r["labels"]) for r in records], dtype=np.int64)
+        self._records = SerializedList(records)
+        self._file_names = SerializedList(im["file_name"] for im in images)
         if counts:
             logger.info("%s: training boxes: %s", json_file, ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        self.coco: COCO | None = None
+        if ground_truth:
+            self.coco = COCO()
+            self.coco.dataset = data
+            with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
+                self.coco.createIndex()
+        else:
+            del data, by_image, records
+            release_free_memory()  # the parsed json's pages, which glibc would keep resident
 
-    def _training_instances(self, image_id: int, counts: Counter) -> list[tuple[list[float], dict]]:
-        info = self.coco.imgs[image_id]
-        kept = []
-        for ann in self.coco.imgToAnns.get(image_id, []):
+    def _training_record(self, image: dict, annotations: list[dict], counts: Counter) -> dict:
+        """The boxes (clipped x1y1x2y2), contiguous labels and segmentations training uses of one image."""
+        boxes, labels, segmentations = [], [], []
+        for ann in annotations:
             if ann.get("iscrowd", 0):
                 continue
             if self.with_masks and "segmentation" not in ann:
                 counts["dropped without a mask"] += 1
                 continue
             x, y, w, h = ann["bbox"]
-            box = clip_xyxy(x, y, x + w, y + h, info["width"], info["height"])
+            box = clip_xyxy(x, y, x + w, y + h, image["width"], image["height"])
             if box is None:
                 counts["dropped without area" if w <= 0 or h <= 0 else "dropped outside the image"] += 1
                 continue
             if box != [x, y, x + w, y + h]:
                 counts["clipped to the image"] += 1
-            kept.append((box, ann))
-        return kept
+            boxes.append(box)
+            labels.append(self.contiguous[ann["category_id"]])
+            if self.with_masks:
+                segmentations.append(ann["segmentation"])
+        return {"boxes": np.array(boxes, dtype=np.float32).reshape(-1, 4), "labels": np.array(labels, dtype=np.int64),
+                "segmentations": segmentations}
 
     def __len__(self) -> int:
         return len(self.image_ids)
 
     def has_usable_boxes(self, index: int) -> bool:
         """Whether image ``index`` has a non-crowd box inside it (else training skips it)."""
-        return bool(self._instances[index])
+        return bool(self._num_boxes[index])
 
     def image_size(self, index: int) -> tuple[int, int]:
         """``(height, width)`` from the json."""
-        info = self.coco.imgs[self.image_ids[index]]
-        return info["height"], info["width"]
+        height, width = self._sizes[index]
+        return int(height), int(width)
 
     def is_landscape(self, index: int) -> bool:
         """Whether image ``index`` is wider than tall, from the json (no decoding)."""
@@ -88,19 +124,18 @@ class CocoDetection:
 
     def read_image(self, index: int) -> torch.Tensor:
         """The 3 x H x W uint8 image, checked against the json's size (raises ImageDecodeError)."""
-        path = self.image_root / self.coco.imgs[self.image_ids[index]]["file_name"]
+        path = self.image_root / self._file_names[index]
         image = read_rgb(path, expected_size=self.image_size(index), max_pixels=self.max_image_pixels)
         return hwc_to_chw(image)
 
     def target(self, index: int) -> dict:
         """Boxes (clipped x1y1x2y2), contiguous labels, masks (with ``with_masks``) and the image id."""
-        instances = self._instances[index]
-        target = {"boxes": torch.tensor([box for box, _ in instances], dtype=torch.float32).reshape(-1, 4),
-                  "labels": torch.tensor([self.contiguous[a["category_id"]] for _, a in instances], dtype=torch.int64),
+        record = self._records[index]
+        target = {"boxes": torch.from_numpy(record["boxes"]), "labels": torch.from_numpy(record["labels"]),
                   "image_id": self.image_ids[index]}
         if self.with_masks:
             h, w = self.image_size(index)
-            masks = [self.coco.annToMask(a) for _, a in instances]
+            masks = [segmentation_mask(s, h, w) for s in record["segmentations"]]
             target["masks"] = torch.from_numpy(np.stack(masks)) if masks else torch.zeros((0, h, w), dtype=torch.uint8)
         return target
 

@@ -6,11 +6,13 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from resnet_det.data.boxes import clip_xyxy
 from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, read_rgb
 from resnet_det.data.paths import DatasetNotFoundError
+from resnet_det.data.serialized import SerializedList
 from resnet_det.utils.images import hwc_to_chw
 
 logger = logging.getLogger(__name__)
@@ -76,7 +78,8 @@ def parse_voc_xml(path: Path, counts: Counter | None = None) -> dict:
 
 
 class VOCDetection:
-    """The images of ``ImageSets/Main/<split>.txt`` of one VOC year, with their targets."""
+    """The images of ``ImageSets/Main/<split>.txt`` of one VOC year, with their targets (parsed once,
+    held in a :class:`SerializedList`)."""
 
     classes = VOC_CLASSES
 
@@ -91,7 +94,11 @@ class VOCDetection:
         if len(self.ids) < len(listed):
             logger.warning("%s: %d repeated image ids ignored", ids_file, len(listed) - len(self.ids))
         counts: Counter = Counter()
-        self.annotations = [parse_voc_xml(self.year_dir / "Annotations" / f"{i}.xml", counts) for i in self.ids]
+        parsed = [parse_voc_xml(self.year_dir / "Annotations" / f"{i}.xml", counts) for i in self.ids]
+        # Sizes in an array and the rest in one shared buffer, so loader workers do not copy them.
+        self._sizes = np.array([(a["height"], a["width"]) for a in parsed], dtype=np.int64).reshape(-1, 2)
+        self._num_boxes = np.array([len(a["boxes"]) for a in parsed], dtype=np.int64)
+        self.annotations = SerializedList(parsed)
         if counts:
             logger.warning("VOC%s %s: %s", year, split, ", ".join(f"{v} x {k}" for k, v in counts.items()))
         self.max_image_pixels = max_image_pixels
@@ -101,7 +108,7 @@ class VOCDetection:
 
     def has_usable_boxes(self, index: int) -> bool:
         """Whether image ``index`` kept a box (every kept box has area inside the image)."""
-        return bool(self.annotations[index]["boxes"])
+        return bool(self._num_boxes[index])
 
     def is_landscape(self, index: int) -> bool:
         """Whether image ``index`` is wider than tall, from its xml."""
@@ -110,7 +117,8 @@ class VOCDetection:
 
     def image_size(self, index: int) -> tuple[int, int]:
         """``(height, width)`` from the xml."""
-        return self.annotations[index]["height"], self.annotations[index]["width"]
+        height, width = self._sizes[index]
+        return int(height), int(width)
 
     def read_image(self, index: int) -> torch.Tensor:
         """The 3 x H x W uint8 image, checked against the xml's size (raises ImageDecodeError)."""

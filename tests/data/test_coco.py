@@ -31,6 +31,20 @@ def test_coco128_targets(shared_data):
     assert total_crowd == 10 and objects > 0
 
 
+def test_training_targets_equal_pycocotools_and_need_no_index(shared_data):
+    files = (shared_data / "coco_mini/annotations/instances_val2017.json", shared_data / "coco_mini/val2017")
+    evaluated, trained = CocoDetection(*files), CocoDetection(*files, ground_truth=False)
+    assert trained.coco is None  # a training set keeps no per-annotation Python objects
+    for i in range(len(evaluated)):
+        target = trained.target(i)
+        anns = [a for a in evaluated.coco.imgToAnns[evaluated.image_ids[i]] if not a.get("iscrowd", 0)]
+        assert target["image_id"] == evaluated.image_ids[i]
+        assert target["labels"].tolist() == [evaluated.contiguous[a["category_id"]] for a in anns]
+        assert np.array_equal(target["masks"].numpy(), np.stack([evaluated.coco.annToMask(a) for a in anns]))
+        x, y, w, h = torch.tensor([a["bbox"] for a in anns]).unbind(1)
+        assert torch.allclose(target["boxes"], torch.stack([x, y, x + w, y + h], 1).clamp(min=0), atol=1e-4)
+
+
 def test_orientation_comes_from_the_json_and_matches_the_pixels(shared_data):
     coco = CocoDetection(shared_data / "coco128/annotations/instances_train2017.json",
                          shared_data / "coco128/train2017", with_masks=False)

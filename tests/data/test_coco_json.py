@@ -93,6 +93,27 @@ def test_rle_string_counts_match_pycocotools(seed):
     assert segmentation_problem(cut, 37, 53) == "RLE string ends inside a run length"
 
 
+@given(st.text(alphabet=st.sampled_from([chr(c) for c in range(44, 116)]), max_size=40))
+def test_fast_rle_decoding_agrees_with_the_exact_loop_on_any_string(counts):
+    from resnet_det.data.coco_json import _rle_string_counts_python
+
+    def outcome(decode):
+        try:
+            return decode(counts)
+        except ValueError as e:
+            return str(e)
+    assert outcome(rle_string_counts) == outcome(_rle_string_counts_python)
+
+
+def test_fast_rle_decoding_takes_real_masks_and_defers_long_numbers():
+    from resnet_det.data.coco_json import _rle_string_counts_numpy, _rle_string_counts_python
+    mask = np.zeros((480, 640), np.uint8)
+    mask[100:300, 200:400] = 1
+    counts = mask_utils.encode(np.asfortranarray(mask))["counts"].decode()
+    assert _rle_string_counts_numpy(counts).tolist() == _rle_string_counts_python(counts)
+    assert _rle_string_counts_numpy("ooooooo0") is None  # a 40-bit number: the exact loop decodes it
+
+
 _value = st.one_of(st.none(), st.booleans(), st.integers(-5, 30), st.floats(allow_subnormal=False), st.text(max_size=3))
 _annotation = st.fixed_dictionaries({
     "id": st.integers(0, 10**6), "image_id": st.one_of(st.integers(0, 3), _value),

@@ -2,6 +2,7 @@ import contextlib
 import io
 import json
 
+import numpy as np
 import pytest
 import torch
 from pycocotools.coco import COCO
@@ -55,25 +56,68 @@ def test_hand_computed_ap_for_a_shrunk_box(tmp_path, width, expected_ap):
     assert metrics["AP-thing"] == pytest.approx(expected_ap, abs=1e-6)
 
 
-def test_matches_pycocotools_on_perturbed_detections(shared_data):
+@pytest.fixture(scope="module")
+def perturbed(shared_data):
+    """coco_mini val and detections near its ground truth (shifted boxes and masks, random scores)
+    plus false positives of random classes, as ImageDetections."""
+    from resnet_det.evaluation.coco import ImageDetections
     dataset = CocoDetection(shared_data / "coco_mini/annotations/instances_val2017.json",
-                            shared_data / "coco_mini/val2017", with_masks=False)
+                            shared_data / "coco_mini/val2017")
     g = torch.Generator().manual_seed(0)
-    results = []
+    detections = []
     for i in range(len(dataset)):
-        _, t = dataset[i]
-        boxes = t["boxes"] + torch.randn(t["boxes"].shape, generator=g) * 4
-        output = Instances(boxes, torch.rand(len(boxes), generator=g), t["labels"])
-        results += to_coco_results(output, t["image_id"], dataset.category_ids)
-    ours = evaluate_coco(dataset.coco, results, iou_types=("bbox",))["bbox"]
+        t = dataset.target(i)
+        n, (h, w) = len(t["boxes"]), t["masks"].shape[1:]
+        corner = torch.rand(5, 2, generator=g) * 200
+        false_positives = torch.cat([corner, corner + 20 + torch.rand(5, 2, generator=g) * 60], dim=1)
+        boxes = torch.cat([t["boxes"] + torch.randn(t["boxes"].shape, generator=g) * 4, false_positives])
+        masks = torch.cat([t["masks"].roll(3, dims=-1).bool(), torch.zeros(5, h, w, dtype=torch.bool)])
+        for k in range(5):
+            x1, y1, x2, y2 = boxes[n + k].int().tolist()
+            masks[n + k, y1:y2, x1:x2] = True
+        labels = torch.cat([t["labels"], torch.randint(0, len(dataset.classes), (5,), generator=g)])
+        output = Instances(boxes, torch.rand(n + 5, generator=g), labels, masks)
+        detections.append(ImageDetections.from_instances(output, t["image_id"], dataset.category_ids))
+    return dataset, detections
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+@pytest.mark.parametrize("images_per_chunk", [1, 7, 500])
+def test_chunked_cocoeval_equals_one_cocoeval(perturbed, iou_type, images_per_chunk):
+    from resnet_det.evaluation.cocoeval_chunked import chunked_cocoeval
+    dataset, detections = perturbed
+    records = [r for d in detections for r in d.records()]
+    if iou_type == "bbox":
+        records = [{k: v for k, v in r.items() if k != "segmentation"} for r in records]
+    by_image = {}
+    for r in records:
+        by_image.setdefault(r["image_id"], []).append(dict(r))
     with contextlib.redirect_stdout(io.StringIO()):
-        reference = COCOeval(dataset.coco, dataset.coco.loadRes(results), "bbox")
+        reference = COCOeval(dataset.coco, dataset.coco.loadRes(records), iou_type)
         reference.evaluate()
         reference.accumulate()
         reference.summarize()
-    assert [ours[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")] == pytest.approx(
-        [v * 100 for v in reference.stats[:6]])
-    assert 20 < ours["AP"] < 95  # perturbed: neither perfect nor broken
+    ours = chunked_cocoeval(dataset.coco, lambda ids: [r for i in ids for r in by_image.get(i, [])], iou_type,
+                            images_per_chunk)
+    for key in ("precision", "recall", "scores"):
+        assert np.array_equal(ours.eval[key], reference.eval[key]), key
+    assert np.array_equal(ours.stats, reference.stats)
+    assert 20 < reference.stats[0] * 100 < 95  # perturbed: neither perfect nor broken
+
+
+def test_evaluator_results_equal_scoring_its_results_file(perturbed, tmp_path):
+    from resnet_det.evaluation.coco import COCOEvaluator
+    dataset, detections = perturbed
+    evaluator = COCOEvaluator(dataset.coco, dataset.category_ids, ("bbox", "segm"), tmp_path / "results.json")
+    evaluator._detections = list(detections)
+    metrics = evaluator.evaluate()
+    written = json.loads((tmp_path / "results.json").read_text())
+    assert written == [r for d in detections for r in d.records()]
+    def same(a, b):  # categories without ground truth have AP NaN, which equals nothing
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert same(evaluate_coco(dataset.coco, written), metrics)
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert same(evaluator.evaluate(), metrics)  # nothing consumed
 
 
 def test_an_image_list_without_annotations_gets_its_results_written_and_no_score(tmp_path, caplog):
