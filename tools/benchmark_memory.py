@@ -103,8 +103,12 @@ def eval_child(n_images: int, path: str, out_dir: Path) -> dict:
     class KeepMasksEvaluator(COCOEvaluator):
         """Before the engine issue: every image's pasted masks kept, encoded after the last image."""
 
+        def reset(self):
+            super().reset()
+            self._kept = []
+
         def process(self, inputs, outputs):
-            self._kept = getattr(self, "_kept", []) + list(zip(inputs.targets, outputs))
+            self._kept += zip(inputs.targets, outputs)
 
         def evaluate(self):
             self._detections = [ImageDetections.from_instances(out, target["image_id"], self.category_ids)

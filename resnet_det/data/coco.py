@@ -16,6 +16,7 @@ from pycocotools.coco import COCO
 from resnet_det.data.boxes import clip_xyxy
 from resnet_det.data.coco_json import load_coco_json
 from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, read_rgb
+from resnet_det.data.image_table import ImageTable
 from resnet_det.data.paths import DatasetNotFoundError
 from resnet_det.data.serialized import SerializedList
 from resnet_det.utils.images import hwc_to_chw
@@ -36,7 +37,7 @@ def segmentation_mask(segmentation: list | dict, height: int, width: int) -> np.
     return mask_utils.decode(rle)
 
 
-class CocoDetection:
+class CocoDetection(ImageTable):
     """Images and targets of a COCO json; categories map to ``0..K-1`` in sorted id order.
 
     The json is checked by :func:`load_coco_json`. Training targets leave out crowd regions
@@ -61,13 +62,12 @@ class CocoDetection:
         self.classes = tuple(categories[c] for c in self.category_ids)
         images = sorted(data["images"], key=lambda im: im["id"])
         self.image_ids = [im["id"] for im in images]
-        self._sizes = np.array([(im["height"], im["width"]) for im in images], dtype=np.int64).reshape(-1, 2)
         by_image: dict[int, list[dict]] = {}
         for ann in data.get("annotations", []):
             by_image.setdefault(ann["image_id"], []).append(ann)
         counts: Counter = Counter()
         records = [self._training_record(im, by_image.get(im["id"], []), counts) for im in images]
-        self._num_boxes = np.array([len(r["labels"]) for r in records], dtype=np.int64)
+        self._set_image_table([(im["height"], im["width"]) for im in images], [len(r["labels"]) for r in records])
         self._records = SerializedList(records)
         self._file_names = SerializedList(im["file_name"] for im in images)
         if counts:
@@ -107,20 +107,6 @@ class CocoDetection:
 
     def __len__(self) -> int:
         return len(self.image_ids)
-
-    def has_usable_boxes(self, index: int) -> bool:
-        """Whether image ``index`` has a non-crowd box inside it (else training skips it)."""
-        return bool(self._num_boxes[index])
-
-    def image_size(self, index: int) -> tuple[int, int]:
-        """``(height, width)`` from the json."""
-        height, width = self._sizes[index]
-        return int(height), int(width)
-
-    def is_landscape(self, index: int) -> bool:
-        """Whether image ``index`` is wider than tall, from the json (no decoding)."""
-        height, width = self.image_size(index)
-        return width > height
 
     def read_image(self, index: int) -> torch.Tensor:
         """The 3 x H x W uint8 image, checked against the json's size (raises ImageDecodeError)."""

@@ -45,7 +45,7 @@ def rle_string_counts(counts: str) -> list[int]:
 
 
 def _rle_string_counts_numpy(counts: str) -> np.ndarray | None:
-    """:func:`rle_string_counts` in whole-array steps (about 100x faster on COCO's masks), or None
+    """:func:`rle_string_counts` in whole-array steps (about 10x faster on a 480 x 640 mask), or None
     for a string whose numbers do not fit 30 bits, which the exact loop decodes."""
     if not counts:
         return np.zeros(0, dtype=np.int64)

@@ -6,11 +6,11 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from resnet_det.data.boxes import clip_xyxy
 from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, read_rgb
+from resnet_det.data.image_table import ImageTable
 from resnet_det.data.paths import DatasetNotFoundError
 from resnet_det.data.serialized import SerializedList
 from resnet_det.utils.images import hwc_to_chw
@@ -77,7 +77,7 @@ def parse_voc_xml(path: Path, counts: Counter | None = None) -> dict:
     return {"width": width, "height": height, "boxes": boxes, "labels": labels, "difficult": difficult}
 
 
-class VOCDetection:
+class VOCDetection(ImageTable):
     """The images of ``ImageSets/Main/<split>.txt`` of one VOC year, with their targets (parsed once,
     held in a :class:`SerializedList`)."""
 
@@ -96,8 +96,7 @@ class VOCDetection:
         counts: Counter = Counter()
         parsed = [parse_voc_xml(self.year_dir / "Annotations" / f"{i}.xml", counts) for i in self.ids]
         # Sizes in an array and the rest in one shared buffer, so loader workers do not copy them.
-        self._sizes = np.array([(a["height"], a["width"]) for a in parsed], dtype=np.int64).reshape(-1, 2)
-        self._num_boxes = np.array([len(a["boxes"]) for a in parsed], dtype=np.int64)
+        self._set_image_table([(a["height"], a["width"]) for a in parsed], [len(a["boxes"]) for a in parsed])
         self.annotations = SerializedList(parsed)
         if counts:
             logger.warning("VOC%s %s: %s", year, split, ", ".join(f"{v} x {k}" for k, v in counts.items()))
@@ -105,20 +104,6 @@ class VOCDetection:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    def has_usable_boxes(self, index: int) -> bool:
-        """Whether image ``index`` kept a box (every kept box has area inside the image)."""
-        return bool(self._num_boxes[index])
-
-    def is_landscape(self, index: int) -> bool:
-        """Whether image ``index`` is wider than tall, from its xml."""
-        height, width = self.image_size(index)
-        return width > height
-
-    def image_size(self, index: int) -> tuple[int, int]:
-        """``(height, width)`` from the xml."""
-        height, width = self._sizes[index]
-        return int(height), int(width)
 
     def read_image(self, index: int) -> torch.Tensor:
         """The 3 x H x W uint8 image, checked against the xml's size (raises ImageDecodeError)."""

@@ -88,14 +88,14 @@ def peak_memory(device: torch.device) -> dict[str, float]:
     return {"max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # KiB on Linux
 
 
-def log_line(done: int, max_iter: int, record: dict[str, float]) -> str:
-    """One training log line: iteration, ETA, the loss terms, lr, time per iteration, data time, memory."""
-    timing = {"lr", "time", "data_time", "eta_seconds", "max_mem", "max_rss"}
-    losses = "  ".join(f"{k}: {v:.4g}" for k, v in record.items() if k not in timing)
-    eta = datetime.timedelta(seconds=round(record["eta_seconds"]))
-    memory = "  ".join(f"{k}: {record[k]:.0f}M" for k in ("max_mem", "max_rss") if k in record)
-    return (f"iter: {done}/{max_iter}  eta: {eta}  {losses}  lr: {record['lr']:.4g}  "
-            f"time: {record['time']:.4f}  data_time: {record['data_time']:.4f}  {memory}")
+def log_line(done: int, max_iter: int, means: dict[str, float], timing: dict[str, float]) -> str:
+    """One training log line: iteration, ETA, the mean loss terms and statistics, lr, time per
+    iteration, data time and memory (``timing``: what :meth:`PeriodicWriter._write` measures)."""
+    terms = "  ".join(f"{k}: {v:.4g}" for k, v in means.items())
+    eta = datetime.timedelta(seconds=round(timing["eta_seconds"]))
+    memory = "  ".join(f"{k}: {timing[k]:.0f}M" for k in ("max_mem", "max_rss") if k in timing)
+    return (f"iter: {done}/{max_iter}  eta: {eta}  {terms}  lr: {timing['lr']:.4g}  "
+            f"time: {timing['time']:.4f}  data_time: {timing['data_time']:.4f}  {memory}")
 
 
 class PeriodicWriter(HookBase):
@@ -127,33 +127,31 @@ class PeriodicWriter(HookBase):
             self._write(done)
 
     def _write(self, done: int) -> None:
-        record = {k: v.item() / self._steps for k, v in self._sums.items()}  # syncs, so the time is real
+        means = {k: v.item() / self._steps for k, v in self._sums.items()}  # syncs, so the time is real
         now = time.perf_counter()
         seconds = (now - self._since) / self._steps
-        record.update(lr=scheduled_lr(self.scheduler, self.trainer.iter), time=seconds,
-                      data_time=self._data_time / self._steps,
-                      eta_seconds=seconds * (self.trainer.max_iter - done), **peak_memory(self.trainer.device))
+        timing = {"lr": scheduled_lr(self.scheduler, self.trainer.iter), "time": seconds,
+                  "data_time": self._data_time / self._steps,
+                  "eta_seconds": seconds * (self.trainer.max_iter - done), **peak_memory(self.trainer.device)}
         self._sums, self._steps, self._data_time, self._since = {}, 0, 0.0, now
-        self.trainer.events.write(done, **record)
-        logger.info("%s", log_line(done, self.trainer.max_iter, record))
+        self.trainer.events.write(done, **means, **timing)
+        logger.info("%s", log_line(done, self.trainer.max_iter, means, timing))
 
 
 class PeriodicCheckpointer(HookBase):
     """``save("model_<done>", iteration)`` every ``period`` iterations before the last, and
     ``save("model_final", last iteration)`` once training completes; on the main process only.
-    After each periodic save, ``remove_old(keep)`` deletes all but the newest ``keep`` periodic
-    checkpoints (``keep`` 0: none are deleted)."""
+    After each periodic save, ``prune()`` (if given) deletes the checkpoints no longer kept."""
 
-    def __init__(self, save: Callable[[str, int], Any], period: int, keep: int = 0,
-                 remove_old: Callable[[int], Any] | None = None) -> None:
-        self.save, self.period, self.keep, self.remove_old = save, period, keep, remove_old
+    def __init__(self, save: Callable[[str, int], Any], period: int, prune: Callable[[], Any] | None = None) -> None:
+        self.save, self.period, self.prune = save, period, prune
 
     def after_step(self) -> None:
         done = self.trainer.iter + 1
         if done % self.period == 0 and done < self.trainer.max_iter and is_main_process():
             self.save(f"model_{done:07d}", self.trainer.iter)
-            if self.keep and self.remove_old is not None:
-                self.remove_old(self.keep)
+            if self.prune is not None:
+                self.prune()
 
     def after_train(self) -> None:
         if self.trainer.completed and is_main_process():

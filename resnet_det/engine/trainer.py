@@ -7,6 +7,7 @@ gradient clipping, DDP or CUDA-graph replay; the rest of a run is its hooks.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -126,8 +127,9 @@ class Trainer(TrainerBase):
             hooks.LRScheduler(self.scheduler),
             hooks.NonFiniteGuard(cfg.LOG_PERIOD, cfg.SOLVER.CHECKPOINT_PERIOD, self.model,
                                  self.checkpointer.last_checkpoint),
-            hooks.PeriodicCheckpointer(self.save_checkpoint, cfg.SOLVER.CHECKPOINT_PERIOD, cfg.SOLVER.CHECKPOINT_KEEP,
-                                       self.checkpointer.remove_old_periodic),
+            hooks.PeriodicCheckpointer(self.save_checkpoint, cfg.SOLVER.CHECKPOINT_PERIOD,
+                                       functools.partial(self.checkpointer.remove_old_periodic,
+                                                         cfg.SOLVER.CHECKPOINT_KEEP)),
             hooks.EvalHook(cfg.TEST.EVAL_PERIOD, self.test),
             hooks.FinalResults(self.output_dir),
             hooks.PeriodicWriter(cfg.LOG_PERIOD, self.scheduler),
