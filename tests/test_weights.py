@@ -63,7 +63,7 @@ def test_msra_caffe2_blobs_load_with_folded_batchnorm(tmp_path, name, randomise_
     load_state_dict_checked(model, w.state_dict)
     x = torch.randn(1, 3, 96, 96)
     with torch.no_grad():
-        assert torch.allclose(model(x)["linear"], ref(x)["linear"], atol=1e-4, rtol=1e-4)
+        assert torch.allclose(model(x), ref(x), atol=1e-4, rtol=1e-4)
 
 
 def test_caffe2_names():

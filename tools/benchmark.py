@@ -175,7 +175,7 @@ def bench_cls(args: argparse.Namespace) -> list[dict]:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     contenders = {
-        "resnet_det": (build_model(f"resnet{args.depth}"), lambda m, x: m(x)["linear"]),
+        "resnet_det": (build_model(f"resnet{args.depth}"), lambda m, x: m(x)),
         "torchvision": (getattr(torchvision.models, f"resnet{args.depth}")(), lambda m, x: m(x)),
     }
     rows = []

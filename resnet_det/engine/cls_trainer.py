@@ -70,7 +70,7 @@ class ClassificationTrainer(Trainer):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast:
-            return model(x)["linear"]
+            return model(x)
 
     def iterate_batches(self, start: int) -> Iterator[ImageBatch]:
         batches = super().iterate_batches(start)

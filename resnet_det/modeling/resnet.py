@@ -70,8 +70,9 @@ class FeatureInfo(NamedTuple):
 class ResNetBase(nn.Module):
     """A stem, named residual stages and an optional ``linear`` classifier after global pooling.
 
-    Subclasses build ``stem`` and the stages, then call :meth:`_finish`. ``forward`` returns a
-    dict with the requested ``out_features`` (any of the stem, the stages and ``linear``).
+    Subclasses build ``stem`` and the stages, then call :meth:`_finish`. A classifier built without
+    ``out_features`` returns the logits tensor, as torchvision's and timm's do; with ``out_features``
+    (any of the stem, the stages and ``linear``), ``forward`` returns a dict of them.
     """
 
     stage_names: list[str]
@@ -86,6 +87,7 @@ class ResNetBase(nn.Module):
             self.stage_names.append(name)
             self.feature_info.append(FeatureInfo(name, channels, stride))
         self.linear = nn.Linear(self.feature_info[-1].channels, num_classes) if num_classes else None
+        self.returns_logits = out_features is None and bool(num_classes)
         if out_features is None:
             out_features = ["linear"] if num_classes else [self.stage_names[-1]]
         known = [f.name for f in self.feature_info] + ["linear"]
@@ -104,7 +106,7 @@ class ResNetBase(nn.Module):
         """Channels and stride of each requested feature map (classifier output excluded)."""
         return {f.name: f for f in self.feature_info if f.name in self.out_features}
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
         outputs: dict[str, torch.Tensor] = {}
         x = self.stem(x)
         if "stem" in self.out_features:
@@ -115,6 +117,8 @@ class ResNetBase(nn.Module):
                 outputs[name] = x
         if "linear" in self.out_features:
             outputs["linear"] = self.linear(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+            if self.returns_logits:
+                return outputs["linear"]
         return outputs
 
     def freeze(self, freeze_at: int) -> ResNetBase:
