@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torchvision.models.detection._utils import BoxCoder
+from torchvision.ops import nms
 
 # Deltas are clamped before exp() so a box never grows past 1000/16 of its source (detectron2's bound).
 SCALE_CLAMP = math.log(1000.0 / 16)
@@ -25,3 +26,16 @@ def scale_boxes(boxes: torch.Tensor, sx: float, sy: float) -> torch.Tensor:
     out[:, 0::2] *= sx
     out[:, 1::2] *= sy
     return out
+
+
+def class_wise_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float,
+                   image_size: tuple[int, int]) -> torch.Tensor:
+    """Indices kept by NMS within each class, by decreasing score, for boxes clipped to ``image_size``.
+
+    One NMS over the boxes shifted by ``label * (longest side + 1)``, so boxes of different classes
+    never overlap. The shift comes from the image size rather than the largest coordinate
+    (torchvision's ``batched_nms``), so no reduction over a possibly empty tensor is needed and an
+    exported graph has no branch on the number of boxes.
+    """
+    offsets = labels.to(boxes.dtype) * float(max(image_size) + 1)
+    return nms(boxes + offsets[:, None], scores, iou_threshold)

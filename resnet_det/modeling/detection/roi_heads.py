@@ -7,10 +7,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, roi_align
+from torchvision.ops import box_iou, clip_boxes_to_image, roi_align
 
 from resnet_det.config import CfgNode
-from resnet_det.modeling.detection.box_ops import box_coder, scale_boxes
+from resnet_det.modeling.detection.box_ops import box_coder, class_wise_nms, scale_boxes
 from resnet_det.modeling.detection.masks import crop_and_resize_masks
 from resnet_det.modeling.detection.matching import match_boxes, sample_labels
 from resnet_det.modeling.detection.structures import Instances
@@ -151,10 +151,13 @@ class Res5ROIHeads(nn.Module):
         if self.mask_head is not None:
             boxes = [r.boxes for r in results]
             labels = torch.cat([r.labels for r in results])
-            logits = self.mask_head(self._res5_features(features, boxes)) if len(labels) else \
-                features.new_zeros((0, self.cfg.num_classes, 14, 14))
-            probs = logits[torch.arange(len(labels), device=labels.device), labels].float().sigmoid()
-            for r, p in zip(results, probs.split([len(b) for b in boxes])):
+            # An exported graph has no branch on the count; its mask head runs on zero RoIs too.
+            if torch.compiler.is_exporting() or len(labels):
+                logits = self.mask_head(self._res5_features(features, boxes))
+            else:
+                logits = features.new_zeros((0, self.cfg.num_classes, 14, 14))
+            probs = logits[torch.arange(labels.shape[0], device=labels.device), labels].float().sigmoid()
+            for r, p in zip(results, probs.split([b.shape[0] for b in boxes])):
                 r.masks = p
         return results
 
@@ -229,13 +232,14 @@ class Res5ROIHeads(nn.Module):
         boxes = self.box_coder.decode_single(deltas.reshape(-1, 4), props.repeat_interleave(num_classes, dim=0))
         boxes = boxes.view(-1, num_classes, 4)
         results = []
-        for p, b, size in zip(probs.split([len(x) for x in proposals]), boxes.split([len(x) for x in proposals]),
-                              image_sizes):
+        counts = [x.shape[0] for x in proposals]  # not len(), which an exported graph cannot take of a dynamic size
+        for p, b, size in zip(probs.split(counts), boxes.split(counts), image_sizes):
             finite = torch.isfinite(b).all(dim=(1, 2)) & torch.isfinite(p).all(dim=1)
             b = clip_boxes_to_image(b, size)
             keep = (finite[:, None] & (p > self.cfg.score_thresh_test)).nonzero()
             rows, labels = keep.unbind(1)
             det_boxes, det_scores = b[rows, labels], p[rows, labels]
-            keep = batched_nms(det_boxes, det_scores, labels, self.cfg.nms_thresh_test)[:self.cfg.detections_per_image]
+            keep = class_wise_nms(det_boxes, det_scores, labels, self.cfg.nms_thresh_test, size)
+            keep = keep[:self.cfg.detections_per_image]
             results.append(Instances(det_boxes[keep], det_scores[keep], labels[keep]))
         return results

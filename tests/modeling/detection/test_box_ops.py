@@ -5,8 +5,9 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from torchvision.ops import batched_nms
 
-from resnet_det.modeling.detection.box_ops import SCALE_CLAMP, box_coder, scale_boxes
+from resnet_det.modeling.detection.box_ops import SCALE_CLAMP, box_coder, class_wise_nms, scale_boxes
 
 _centre = st.floats(-500, 1500, allow_subnormal=False)
 _side = st.floats(1, 800, allow_subnormal=False)
@@ -38,3 +39,16 @@ def test_scale_boxes_scales_x_and_y_and_leaves_the_input_alone(dtype):
     assert out.dtype == torch.float32
     assert torch.equal(out, before.float() * torch.tensor([0.5, 3.0, 0.5, 3.0]))
     assert torch.equal(boxes, before)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("count", [0, 1, 300])
+def test_class_wise_nms_keeps_what_torchvision_batched_nms_keeps(seed, count):
+    generator = torch.Generator().manual_seed(seed)
+    height, width = 480, 640
+    corners = torch.rand(count, 2, 2, generator=generator) * torch.tensor([width, height])
+    boxes = torch.cat([corners.min(dim=1).values, corners.max(dim=1).values], dim=1)
+    scores = torch.rand(count, generator=generator)
+    labels = torch.randint(0, 5, (count,), generator=generator)
+    expected = batched_nms(boxes, scores, labels, 0.5)
+    assert torch.equal(class_wise_nms(boxes, scores, labels, 0.5, (height, width)), expected)
