@@ -69,9 +69,11 @@ class Weights:
     weight_style: str | None = None
     arch: str | None = None
     source_format: str = "resnet_det"
+    classes: tuple[str, ...] | None = None  # the names of the outputs, where the trainer recorded them
 
     def meta(self) -> dict[str, Any]:
-        return {"format": "resnet_det", "weight_style": self.weight_style, "arch": self.arch}
+        meta = {"format": "resnet_det", "weight_style": self.weight_style, "arch": self.arch}
+        return meta if self.classes is None else {**meta, "classes": list(self.classes)}
 
 
 # ---- parameter names -------------------------------------------------------------------------
@@ -296,6 +298,8 @@ def load_weights(path: str | os.PathLike, fmt: str | None = None, strip: str | N
                 style = "torchvision"  # written by detectron2's convert-torchvision-to-d2
         weights = Weights(state, style, None, fmt)
         weights.arch = (meta.get("arch") if isinstance(meta, Mapping) else None) or infer_arch(state)
+        if fmt == "resnet_det" and isinstance(meta.get("classes"), list):
+            weights.classes = tuple(str(c) for c in meta["classes"])
         return weights
     except WeightsFileError as e:
         raise WeightsFileError(f"{path}: {e}") from None

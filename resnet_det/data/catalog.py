@@ -3,17 +3,21 @@ and every dataset's metadata, which says how its test set is scored."""
 from __future__ import annotations
 
 import bisect
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from resnet_det.data.cifar import CIFAR10_CLASSES
+from resnet_det.data.class_names import coco_classes, imagenet_classes
 from resnet_det.data.classification import DATASET_NAMES as CLASSIFICATION_DATASETS
 from resnet_det.data.coco import CocoDetection
 from resnet_det.data.image_io import DEFAULT_MAX_PIXELS
 from resnet_det.data.paths import DatasetNotFoundError, UnknownDatasetError, datasets_root
-from resnet_det.data.shapes_detection import shapes_detection_split
-from resnet_det.data.voc import VOCDetection
+from resnet_det.data.shapes import SHAPES
+from resnet_det.data.shapes_detection import DETECTION_SHAPES, shapes_detection_split
+from resnet_det.data.voc import VOC_CLASSES, VOCDetection
 
 # name -> (annotation json, image folder) relative to the datasets root.
 _COCO_BUILTINS = {
@@ -59,6 +63,29 @@ def dataset_metadata(name: str) -> DatasetMetadata:
         return DatasetMetadata("classification")
     _check_coco_name(name)
     return DatasetMetadata("coco")
+
+
+def dataset_classes(name: str) -> tuple[str, ...] | None:
+    """The class names of dataset ``name`` where they are fixed by the name (COCO, VOC, CIFAR-10,
+    ImageNet, the built-in shapes) or by a registered annotation file that is present; else None.
+    No images or annotations of a built-in set are read, so a model can be named without its data."""
+    if name in _REGISTERED:
+        json_file = _REGISTERED[name][0]
+        if not json_file.is_file():
+            return None
+        with open(json_file, "rb") as f:
+            categories = json.load(f).get("categories", [])
+        return tuple(c["name"] for c in sorted(categories, key=lambda c: c["id"]))
+    if name in _VOC:
+        return VOC_CLASSES
+    if name in _GENERATED:
+        return DETECTION_SHAPES
+    if name in _COCO_BUILTINS:
+        return coco_classes()
+    if name in CLASSIFICATION_DATASETS:
+        prefix = name.split("_")[0]
+        return imagenet_classes() if prefix == "imagenet" else {"cifar10": CIFAR10_CLASSES, "shapes": SHAPES}[prefix]
+    return None
 
 
 def _check_coco_name(name: str) -> None:

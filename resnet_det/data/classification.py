@@ -52,6 +52,12 @@ DATASET_NAMES = ("cifar10_train", "cifar10_test", "cifar10_train45k", "cifar10_v
                  "shapes_test", "imagenet_train", "imagenet_val")
 
 
+def is_in_memory(name: str) -> bool:
+    """Whether the classification set ``name`` is held as an array of small images (CIFAR-10, the
+    built-in shapes), tested whole at their size, rather than read from image files (ImageNet)."""
+    return not name.startswith("imagenet_")
+
+
 def load_classification_dataset(name: str, root: str = "") -> ArrayDataset | FileDataset:
     """Load one of :data:`DATASET_NAMES` from the datasets root (or generate it, for shapes)."""
     if name in ("cifar10_train", "cifar10_test"):

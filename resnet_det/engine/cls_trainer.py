@@ -33,6 +33,7 @@ class ClassificationTrainer(Trainer):
     static_steps = True
 
     def __init__(self, cfg: CfgNode) -> None:
+        self.classes: tuple[str, ...] = ()  # the training set's, recorded in each checkpoint
         super().__init__(cfg)
         self.normalize = Normalize(cfg.MODEL.WEIGHT_STYLE).to(self.device)
         rank, world = get_rank(), get_world_size()
@@ -55,6 +56,7 @@ class ClassificationTrainer(Trainer):
         if len(train.classes) != cfg.MODEL.NUM_CLASSES:
             raise ValueError(f"{cfg.DATASETS.TRAIN[0]} has {len(train.classes)} classes but "
                              f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES}")
+        self.classes = tuple(train.classes)
         return build_train_batches(cfg, train, self.device, get_rank(), get_world_size())
 
     def load_initial_weights(self, path: str) -> None:
@@ -62,7 +64,7 @@ class ClassificationTrainer(Trainer):
         logger.info("loaded %s: %s", path, report)
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        return {"weight_style": self.cfg.MODEL.WEIGHT_STYLE, "arch": self.cfg.MODEL.ARCH}
+        return {"weight_style": self.cfg.MODEL.WEIGHT_STYLE, "arch": self.cfg.MODEL.ARCH, "classes": list(self.classes)}
 
     def predict(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         """Class scores of uint8 (or float 0-255) RGB images by ``model`` (the classifier, or its DDP wrapper)."""

@@ -30,6 +30,7 @@ class DetectionTrainer(Trainer):
     def __init__(self, cfg: CfgNode) -> None:
         register_from_config(cfg.DATASETS.REGISTER)
         self._test_datasets: dict[str, Any] = {}  # parsed once, evaluated every TEST.EVAL_PERIOD
+        self.classes: tuple[str, ...] = ()  # the training set's, recorded in each checkpoint
         super().__init__(cfg)
 
     def build_model(self, cfg: CfgNode) -> C4RCNN:
@@ -43,13 +44,15 @@ class DetectionTrainer(Trainer):
         dataset = load_training_set(cfg.DATASETS.TRAIN, cfg.DATASETS.ROOT, with_masks=cfg.MODEL.MASK_ON,
                                     max_image_pixels=cfg.DATALOADER.MAX_IMAGE_PIXELS)
         self._check_classes("+".join(cfg.DATASETS.TRAIN), dataset)
+        self.classes = tuple(dataset.classes)
         return DetectionBatches.from_config(cfg, dataset, self.device, get_rank(), get_world_size())
 
     def load_initial_weights(self, path: str) -> None:
         load_detector_weights(self.model, path, strict=self.cfg.MODEL.WEIGHTS_STRICT)
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        return {"weight_style": self.cfg.MODEL.WEIGHT_STYLE, "arch": f"c4_r{self.cfg.MODEL.RESNETS.DEPTH}"}
+        return {"weight_style": self.cfg.MODEL.WEIGHT_STYLE, "arch": f"c4_r{self.cfg.MODEL.RESNETS.DEPTH}",
+                "classes": list(self.classes)}
 
     def losses(self, batch: DetectionBatch) -> StepOutput:
         return StepOutput(self.train_model(batch.images, batch.targets))

@@ -1,14 +1,15 @@
-"""Draw boxes, class names, scores and masks on an image (OpenCV, no display needed)."""
+"""Draw boxes, class names, scores and masks on an image with torchvision's drawing utilities."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import torch
+from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
-_PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
-                     [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]], np.uint8)
+# Ten distinct colours; a class id takes the one at its index modulo ten.
+_PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+            (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)]
 
 
 def draw_instances(image: np.ndarray, boxes: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str], *,
@@ -17,19 +18,17 @@ def draw_instances(image: np.ndarray, boxes: torch.Tensor, labels: torch.Tensor,
     """A copy of ``image`` (H x W x 3 uint8 RGB) with xyxy ``boxes`` and their class names drawn on
     it, with ``scores`` (instances below ``score_threshold`` are left out; ground truth has none)
     and boolean ``masks`` where given."""
-    canvas = image.copy()
     keep = torch.ones(len(labels), dtype=torch.bool) if scores is None else scores.cpu() >= score_threshold
-    labels = labels.cpu()[keep].tolist()
-    boxes = boxes.cpu()[keep].round().int().tolist()
-    kept_scores = scores.cpu()[keep].tolist() if scores is not None else [None] * len(labels)
-    masks = masks.cpu()[keep].numpy().astype(bool) if masks is not None else [None] * len(labels)
-    for box, label, score, mask in zip(boxes, labels, kept_scores, masks):
-        colour = _PALETTE[label % len(_PALETTE)]
-        if mask is not None:
-            canvas[mask] = (canvas[mask] * (1 - mask_alpha) + colour * mask_alpha).astype(np.uint8)
-        x0, y0, x1, y1 = box
-        c = tuple(int(v) for v in colour)
-        cv2.rectangle(canvas, (x0, y0), (x1, y1), c, 2)
-        text = class_names[label] + ("" if score is None else f" {score:.2f}")
-        cv2.putText(canvas, text, (x0 + 2, max(y0 - 4, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, c, 1, cv2.LINE_AA)
-    return canvas
+    labels = labels.cpu()[keep]
+    canvas = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    if not len(labels):
+        return image.copy()
+    colours = [_PALETTE[int(label) % len(_PALETTE)] for label in labels]
+    if masks is not None:
+        canvas = draw_segmentation_masks(canvas, masks.cpu()[keep].bool(), alpha=mask_alpha, colors=colours)
+    text = [class_names[int(label)] for label in labels]
+    if scores is not None:
+        text = [f"{name} {score:.2f}" for name, score in zip(text, scores.cpu()[keep].tolist())]
+    canvas = draw_bounding_boxes(canvas, boxes.cpu()[keep].float(), labels=text, colors=colours, width=2,
+                                 fill_labels=True, label_colors="white")
+    return canvas.permute(1, 2, 0).numpy().copy()

@@ -28,6 +28,19 @@ def scale_boxes(boxes: torch.Tensor, sx: float, sy: float) -> torch.Tensor:
     return out
 
 
+@torch.library.register_fake("torchvision::nms")
+def _nms_shape(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """The shape of NMS's output when tracing: any number of kept indices, none included.
+
+    torchvision 0.29's own says at least two, so an exported detector would refuse, at run time, an
+    image with fewer than two detections; this one replaces it.
+    """
+    torch._check(boxes.dim() == 2 and boxes.size(1) == 4, lambda: f"boxes must be N x 4, got {tuple(boxes.shape)}")
+    torch._check(scores.dim() == 1 and scores.size(0) == boxes.size(0),
+                 lambda: f"scores must be N, got {tuple(scores.shape)} for {boxes.size(0)} boxes")
+    return boxes.new_empty(torch.library.get_ctx().new_dynamic_size(), dtype=torch.long)
+
+
 def class_wise_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float,
                    image_size: tuple[int, int]) -> torch.Tensor:
     """Indices kept by NMS within each class, by decreasing score, for boxes clipped to ``image_size``.

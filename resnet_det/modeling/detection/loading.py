@@ -37,15 +37,20 @@ CLASS_PREDICTORS = ("roi_heads.box_predictor.", "roi_heads.mask_head.predictor."
 
 def load_detector_weights(model: C4RCNN, path: str | os.PathLike, fmt: str | None = None,
                           strict: bool = False) -> LoadReport:
-    """Load ``path`` (a file or a URL, see :func:`resnet_det.weights.resolve_weights`) into ``model``,
-    refusing weights of the other style and anything that does not fit.
+    """Load ``path`` (a file or a URL, see :func:`resnet_det.weights.resolve_weights`) into ``model``
+    with :func:`apply_detector_weights`."""
+    return apply_detector_weights(model, load_weights(path, fmt), str(path), strict)
+
+
+def apply_detector_weights(model: C4RCNN, weights: Weights, path: str, strict: bool = False) -> LoadReport:
+    """Load ``weights`` (read from ``path``, which messages name) into ``model``, refusing weights
+    of the other style and anything that does not fit.
 
     Keys the checkpoint lacks are fine for a backbone (the RPN and predictors start fresh) and an
     error for a detector checkpoint; unexpected or misshaped keys are errors, except that a detector
     trained on another number of classes (fine-tuning, e.g. COCO into one's own classes) loads
     everything but its class predictors, each skipped key logged, unless ``strict``.
     """
-    weights = load_weights(path, fmt)
     if weights.weight_style and weights.weight_style != model.weight_style:
         raise WeightsMismatchError(LoadReport(), f"{path} holds {weights.weight_style}-style weights but the model "
                                    f"is configured for {model.weight_style} (set MODEL.WEIGHT_STYLE)")

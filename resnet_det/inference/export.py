@@ -1,0 +1,97 @@
+"""The models as exportable modules on fixed-layout tensors, and their export to ``torch.export``
+programs and ONNX."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torchvision.ops import box_iou
+
+from resnet_det.modeling.detection.rcnn import C4RCNN
+from resnet_det.modeling.detection.structures import Instances
+from resnet_det.modeling.preprocess import Normalize
+
+
+class ExportableDetector(nn.Module):
+    """The detector, postprocessing included, on one uint8 RGB image (1 x 3 x H x W) giving
+    ``boxes`` (R x 4 xyxy, in its pixels), ``scores``, contiguous ``labels`` and, for Mask R-CNN,
+    ``masks`` (R x H x W booleans)."""
+
+    def __init__(self, detector: C4RCNN) -> None:
+        super().__init__()
+        self.detector = detector.eval()
+
+    def forward(self, image: Tensor) -> tuple[Tensor, ...]:
+        det = self.detector([image[0]])[0]
+        return (det.boxes, det.scores, det.labels) + (() if det.masks is None else (det.masks,))
+
+
+class ExportableClassifier(nn.Module):
+    """The classifier with its input normalisation, on uint8 RGB batches (N x 3 x H x W), giving
+    class probabilities (N x classes)."""
+
+    def __init__(self, classifier: nn.Module, weight_style: str) -> None:
+        super().__init__()
+        self.normalize = Normalize(weight_style)
+        self.classifier = classifier.eval()
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.classifier(self.normalize(images)).float().softmax(dim=1)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How closely an exported model must reproduce eager PyTorch on the check images.
+
+    Detections are compared where both are clear of the score threshold (a score within
+    ``score_margin`` of it may fall on either side under other kernels): each must have a
+    counterpart with the same label, box IoU of at least ``box_iou`` and a score within
+    ``score_atol``, and, for masks, mask IoU of at least ``mask_iou``. Classifier probabilities
+    must agree within ``prob_atol``.
+    """
+
+    score_atol: float = 1e-3
+    score_margin: float = 0.01
+    box_iou: float = 0.99
+    mask_iou: float = 0.98
+    prob_atol: float = 1e-4
+
+
+def _mask_iou(a: Tensor, b: Tensor) -> float:
+    union = (a | b).sum().item()
+    return 1.0 if union == 0 else (a & b).sum().item() / union
+
+
+def detection_disagreements(eager: Instances, exported: Instances, score_threshold: float,
+                            tolerance: Tolerance) -> list[str]:
+    """What in ``exported`` fails to match ``eager`` within ``tolerance`` (empty when they agree)."""
+    problems = []
+    clear = score_threshold + tolerance.score_margin
+    for name, ours, theirs in (("eager", eager, exported), ("exported", exported, eager)):
+        for i in (ours.scores >= clear).nonzero().flatten().tolist():
+            label = int(ours.labels[i])
+            same = (theirs.labels == label).nonzero().flatten()
+            ious = box_iou(ours.boxes[i:i + 1].float(), theirs.boxes[same].float())[0] if len(same) else torch.zeros(0)
+            if not len(ious) or ious.max() < tolerance.box_iou:
+                problems.append(f"{name} detection {i} (label {label}, score {float(ours.scores[i]):.4f}, box "
+                                f"{[round(v, 1) for v in ours.boxes[i].tolist()]}) has no counterpart with box "
+                                f"IoU >= {tolerance.box_iou}")
+                continue
+            j = int(same[ious.argmax()])
+            if abs(float(ours.scores[i]) - float(theirs.scores[j])) > tolerance.score_atol:
+                problems.append(f"{name} detection {i}: score {float(ours.scores[i]):.5f} vs "
+                                f"{float(theirs.scores[j]):.5f}")
+            if ours.masks is not None and theirs.masks is not None:
+                if (iou := _mask_iou(ours.masks[i], theirs.masks[j])) < tolerance.mask_iou:
+                    problems.append(f"{name} detection {i}: mask IoU {iou:.4f} < {tolerance.mask_iou}")
+    return problems
+
+
+def outputs_to_instances(outputs: Sequence[Tensor | np.ndarray]) -> Instances:
+    """The exported detector's ``(boxes, scores, labels[, masks])`` as :class:`Instances`."""
+    tensors = [torch.as_tensor(np.asarray(o)) if not isinstance(o, Tensor) else o for o in outputs]
+    return Instances(tensors[0].float(), tensors[1].float(), tensors[2].long(),
+                     tensors[3].bool() if len(tensors) > 3 else None)

@@ -1,0 +1,54 @@
+"""Turning what a caller holds (a file, an OpenCV or PIL-style array, a tensor) into the uint8 RGB
+3 x H x W tensor the models take."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, read_rgb
+
+ImageLike = str | os.PathLike | np.ndarray | torch.Tensor
+CHANNEL_ORDERS = ("RGB", "BGR")
+
+
+def _three_channels(image: np.ndarray | torch.Tensor, channels_last: bool) -> np.ndarray | torch.Tensor:
+    """Grey (H x W, one channel) repeated to three; alpha (four channels) dropped."""
+    if image.ndim == 2:
+        image = image[..., None] if channels_last else image[None]
+    if image.ndim != 3 or image.shape[-1 if channels_last else 0] not in (1, 3, 4):
+        layout = "H x W x C" if channels_last else "C x H x W"
+        raise ValueError(f"expected an image of {layout} with 1, 3 or 4 channels, or H x W; got shape "
+                         f"{tuple(image.shape)}")
+    if channels_last:
+        return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, :3]
+    return image.expand(3, -1, -1) if image.shape[0] == 1 else image[:3]
+
+
+def as_rgb_tensor(image: ImageLike, channel_order: str = "RGB", max_pixels: int = DEFAULT_MAX_PIXELS
+                  ) -> torch.Tensor:
+    """``image`` as a uint8 RGB 3 x H x W tensor on the CPU.
+
+    A path is decoded with its EXIF orientation applied (errors name the file). A numpy array is
+    H x W x C (OpenCV and PIL layouts) and a tensor C x H x W (torchvision's), both uint8, in
+    ``channel_order`` ("BGR" for what ``cv2.imread`` returns); grey images are repeated to three
+    channels and alpha is dropped.
+    """
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
+    if isinstance(image, (str, os.PathLike)):
+        return torch.from_numpy(read_rgb(image, max_pixels=max_pixels)).permute(2, 0, 1).contiguous()
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 array (0-255), got {image.dtype}")
+        tensor = torch.from_numpy(np.ascontiguousarray(_three_channels(image, channels_last=True))).permute(2, 0, 1)
+    elif isinstance(image, torch.Tensor):
+        if image.dtype != torch.uint8:
+            raise ValueError(f"expected a uint8 tensor (0-255), got {image.dtype}")
+        tensor = _three_channels(image.cpu(), channels_last=False)
+    else:
+        raise TypeError(f"expected a path, a numpy array or a tensor, got {type(image).__name__}")
+    if channel_order == "BGR":
+        tensor = tensor.flip(0)
+    return tensor.contiguous()

@@ -1,0 +1,143 @@
+"""``resnet_det.Predictor``: a trained detector or classifier applied to one's own images."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from resnet_det.config import CfgNode, load_config
+from resnet_det.data.catalog import dataset_classes, dataset_metadata, register_from_config
+from resnet_det.data.classification import is_in_memory
+from resnet_det.data.cls_transforms import eval_views
+from resnet_det.inference.images import ImageLike, as_rgb_tensor
+from resnet_det.modeling.detection.loading import apply_detector_weights
+from resnet_det.modeling.detection.rcnn import build_detector
+from resnet_det.modeling.detection.structures import Instances
+from resnet_det.modeling.preprocess import Normalize
+from resnet_det.modeling.registry import build_classifier
+from resnet_det.weights import WeightsFileError, load_state_dict_checked, load_weights
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The ``k`` most probable classes of one image, most probable first."""
+
+    indices: torch.Tensor  # k, int64
+    probabilities: torch.Tensor  # k, softmax averaged over the test views
+    names: tuple[str, ...]
+
+
+def class_names(num_classes: int, recorded: Sequence[str] | None, datasets: Sequence[str]) -> tuple[str, ...]:
+    """Names for ``num_classes`` outputs: those the checkpoint recorded, else those of the first of
+    ``datasets`` with as many classes, else ``class 0``, ``class 1``, ..."""
+    for names in (recorded, *(dataset_classes(name) for name in datasets)):
+        if names is not None and len(names) == num_classes:
+            return tuple(names)
+    return tuple(f"class {i}" for i in range(num_classes))
+
+
+def is_classification_config(cfg: CfgNode) -> bool:
+    """Whether ``cfg`` configures a classifier (its datasets are classification sets) rather than a detector."""
+    names = [*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST]
+    return bool(names) and all(dataset_metadata(n).evaluator_type == "classification" for n in names)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name} asked for but no CUDA device is available; use cpu")
+    return torch.device(name)
+
+
+class Predictor:
+    """A trained model from a config and its weights, called on images.
+
+    ``config``: a config name (``demo``, ``coco_r101``), a YAML path or a :class:`CfgNode`, with
+    ``overrides`` (``KEY VALUE`` pairs) on top. ``weights``: a path or URL as ``MODEL.WEIGHTS``
+    takes (default: the config's ``MODEL.WEIGHTS``). A detector returns :class:`Instances` in the
+    caller's pixels (boolean masks for Mask R-CNN), a classifier the ``top_k`` classes
+    (:class:`Classification`); results are on the CPU. Class names come from the checkpoint, or
+    from the config's datasets when the checkpoint did not record them.
+    """
+
+    def __init__(self, config: str | os.PathLike | CfgNode, weights: str | os.PathLike | None = None, *,
+                 device: str | None = None, overrides: Sequence[str] = (), top_k: int = 5) -> None:
+        cfg = config.clone() if isinstance(config, CfgNode) else load_config(config, overrides)
+        if isinstance(config, CfgNode) and overrides:
+            cfg.merge_from_list(list(overrides))
+        register_from_config(cfg.DATASETS.REGISTER)
+        source = str(weights or cfg.MODEL.WEIGHTS)
+        if not source:
+            raise ValueError("no weights to predict with: pass weights= (--weights) or set MODEL.WEIGHTS")
+        self.cfg, self.top_k = cfg, top_k
+        self.device = _device(device or cfg.MODEL.DEVICE)
+        self.is_classifier = is_classification_config(cfg)
+        loaded = load_weights(source)
+        if self.is_classifier:
+            model = build_classifier(cfg)
+            load_state_dict_checked(model, loaded.state_dict, strict=True, source=source)
+            self.normalize = Normalize(cfg.MODEL.WEIGHT_STYLE).to(self.device)
+            num_classes = cfg.MODEL.NUM_CLASSES
+        else:
+            model = build_detector(cfg)
+            report = apply_detector_weights(model, loaded, source, strict=True)
+            if report.missing:
+                raise WeightsFileError(f"{source} holds a backbone, not a trained detector: {len(report.missing)} "
+                                       f"detector parameters (e.g. {report.missing[-1]}) would be random")
+            num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
+        self.model = model.to(self.device).eval()
+        self.class_names = class_names(num_classes, loaded.classes, [*cfg.DATASETS.TEST, *cfg.DATASETS.TRAIN])
+
+    def __call__(self, images: ImageLike | Sequence[ImageLike], *, channel_order: str = "RGB",
+                 batch_size: int | None = None) -> Instances | Classification | list[Instances] | list[Classification]:
+        """Predict one image (a path, an H x W x C uint8 array in ``channel_order``, or a uint8
+        C x H x W tensor) or a list of them, ``batch_size`` (default ``TEST.IMS_PER_BATCH``) at a time."""
+        single = not isinstance(images, (list, tuple))
+        items = [images] if single else list(images)
+        max_pixels = self.cfg.DATALOADER.MAX_IMAGE_PIXELS
+        tensors = [as_rgb_tensor(x, channel_order, max_pixels) for x in items]
+        size = batch_size or self.cfg.TEST.IMS_PER_BATCH
+        results: list = []
+        for start in range(0, len(tensors), size):
+            results.extend(self.predict_tensors(tensors[start:start + size]))
+        return results[0] if single else results
+
+    @torch.inference_mode()
+    def predict_tensors(self, images: Sequence[torch.Tensor]) -> list[Instances] | list[Classification]:
+        """One batch of uint8 RGB 3 x H x W tensors, run together."""
+        if not images:
+            return []
+        if self.is_classifier:
+            return self._classify(images)
+        return [det.to("cpu") for det in self.model([im.to(self.device) for im in images])]
+
+    def test_views(self, image: np.ndarray) -> list[np.ndarray]:
+        """The views (H x W x 3 uint8 RGB) whose probabilities are averaged, as the trainer tests:
+        the whole image at the training size for the small in-memory sets (CIFAR-10, shapes),
+        ``TEST.MODE`` crops or scales otherwise."""
+        cfg = self.cfg
+        if all(is_in_memory(name) for name in cfg.DATASETS.TRAIN):
+            side = cfg.INPUT.CROP_SIZE
+            return [cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)]
+        return eval_views(image, cfg.TEST.MODE, resize=cfg.TEST.RESIZE, crop=cfg.TEST.CROP_SIZE,
+                          scales=cfg.TEST.SCALES)
+
+    def _classify(self, images: Sequence[torch.Tensor]) -> list[Classification]:
+        views = [(owner, view) for owner, image in enumerate(images)
+                 for view in self.test_views(np.ascontiguousarray(image.permute(1, 2, 0).numpy()))]
+        probs = torch.zeros(len(images), len(self.class_names))
+        counts = torch.zeros(len(images), 1)
+        for shape in dict.fromkeys(v.shape for _, v in views):  # views of one size run as one batch
+            owners = torch.tensor([o for o, v in views if v.shape == shape])
+            batch = torch.from_numpy(np.stack([v for _, v in views if v.shape == shape])).permute(0, 3, 1, 2)
+            logits = self.model(self.normalize(batch.to(self.device)))
+            probs.index_add_(0, owners, logits.float().softmax(dim=1).cpu())
+            counts.index_add_(0, owners, torch.ones(len(owners), 1))
+        top = (probs / counts).topk(min(self.top_k, probs.shape[1]), dim=1)
+        return [Classification(i, p, tuple(self.class_names[k] for k in i.tolist()))
+                for i, p in zip(top.indices, top.values)]
