@@ -291,3 +291,30 @@ def _assert_same_detections(expected, got) -> None:
 @pytest.fixture
 def assert_same_detections():
     return _assert_same_detections
+
+
+def _save_random_weights(task: str, path: Path, classes: tuple[str, ...] | None) -> Path:
+    """A randomly initialised quick-start model (``"det"`` or ``"cls"``) saved as a resnet_det
+    checkpoint, as a trainer would, with the ``classes`` it records."""
+    from resnet_det import build_detector
+    from resnet_det.config import load_config
+    from resnet_det.modeling.registry import build_classifier
+    from resnet_det.weights import Weights, save_weights
+    cfg = load_config(DEMO_CONFIGS[task])
+    torch.manual_seed(0)
+    model = build_detector(cfg) if task == "det" else _randomise_norms(build_classifier(cfg))
+    return save_weights(Weights(model.state_dict(), cfg.MODEL.WEIGHT_STYLE, classes=classes), path)
+
+
+@pytest.fixture(scope="session")
+def demo_weights(tmp_path_factory):
+    """``demo_weights(task)``: the path of a random-weight checkpoint of that quick-start config."""
+    folder = tmp_path_factory.mktemp("weights")
+    names = {"det": ("circle", "square", "triangle"), "cls": None}
+    made: dict[str, Path] = {}
+
+    def get(task: str) -> Path:
+        if task not in made:
+            made[task] = _save_random_weights(task, folder / f"{task}.pth", names[task])
+        return made[task]
+    return get

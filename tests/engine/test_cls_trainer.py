@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from resnet_det.config import load_config
+from resnet_det.data.shapes import SHAPES
 from resnet_det.engine.cls_trainer import ClassificationTrainer
 from resnet_det.engine.hooks import NonFiniteLossError
 from resnet_det.modeling.registry import build_classifier
@@ -26,7 +27,8 @@ def test_demo_learns_and_writes_outputs(tmp_path, small_run):
     log = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
     assert log[0]["loss"] > log[-2]["loss"]
     ckpt = torch.load(tmp_path / "model_final.pth", weights_only=True)
-    assert ckpt["meta"] == {"format": "resnet_det", "weight_style": "torchvision", "arch": "cifar_resnet20"}
+    assert ckpt["meta"] == {"format": "resnet_det", "weight_style": "torchvision", "arch": "cifar_resnet20",
+                            "classes": list(SHAPES)}  # the names a predictor gives its outputs
 
 
 def test_compiled_model_trains_to_the_same_weights(tmp_path, small_run):

@@ -10,6 +10,7 @@ import pytest
 from resnet_det.config import load_config
 from resnet_det.data.image_io import ImageDecodeError
 from resnet_det.data.voc import VOC_CLASSES
+from resnet_det.weights import load_weights
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,6 +91,7 @@ def test_a_corrupt_image_neither_stops_training_nor_leaves_evaluation(tmp_path, 
     with caplog.at_level(logging.WARNING):
         metrics = small_trainer("det", tmp_path / "out", *data).train()
     assert "AP" in metrics["results"]["tiny"]["bbox"] and (tmp_path / "out/model_final.pth").is_file()
+    assert load_weights(tmp_path / "out/model_final.pth").classes == ("thing",)  # recorded for the predictor
     # The results file scores again, without the model, to the same AP.
     results = tmp_path / "out/inference/tiny/coco_instances_results.json"
     subprocess.run([sys.executable, "tools/evaluate_results.py", "--dataset", "tiny", "--results", str(results),
