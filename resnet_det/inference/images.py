@@ -13,16 +13,25 @@ ImageLike = str | os.PathLike | np.ndarray | torch.Tensor
 CHANNEL_ORDERS = ("RGB", "BGR")
 
 
-def _three_channels(image: np.ndarray | torch.Tensor, channels_last: bool) -> np.ndarray | torch.Tensor:
-    """Grey (H x W, one channel) repeated to three; alpha (four channels) dropped."""
+def _channel_error(shape: tuple[int, ...], layout: str) -> ValueError:
+    return ValueError(f"expected an image of {layout} with 1, 3 or 4 channels, or H x W; got shape {shape}")
+
+
+def _rgb_array(image: np.ndarray) -> np.ndarray:
+    """H x W x 3 from grey (H x W or one channel, repeated) or with alpha (dropped)."""
     if image.ndim == 2:
-        image = image[..., None] if channels_last else image[None]
-    if image.ndim != 3 or image.shape[-1 if channels_last else 0] not in (1, 3, 4):
-        layout = "H x W x C" if channels_last else "C x H x W"
-        raise ValueError(f"expected an image of {layout} with 1, 3 or 4 channels, or H x W; got shape "
-                         f"{tuple(image.shape)}")
-    if channels_last:
-        return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, :3]
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise _channel_error(tuple(image.shape), "H x W x C")
+    return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, :3]
+
+
+def _rgb_tensor(image: torch.Tensor) -> torch.Tensor:
+    """3 x H x W from grey (H x W or one channel, repeated) or with alpha (dropped)."""
+    if image.ndim == 2:
+        image = image[None]
+    if image.ndim != 3 or image.shape[0] not in (1, 3, 4):
+        raise _channel_error(tuple(image.shape), "C x H x W")
     return image.expand(3, -1, -1) if image.shape[0] == 1 else image[:3]
 
 
@@ -42,11 +51,11 @@ def as_rgb_tensor(image: ImageLike, channel_order: str = "RGB", max_pixels: int 
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8:
             raise ValueError(f"expected a uint8 array (0-255), got {image.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(_three_channels(image, channels_last=True))).permute(2, 0, 1)
+        tensor = torch.from_numpy(np.ascontiguousarray(_rgb_array(image))).permute(2, 0, 1)
     elif isinstance(image, torch.Tensor):
         if image.dtype != torch.uint8:
             raise ValueError(f"expected a uint8 tensor (0-255), got {image.dtype}")
-        tensor = _three_channels(image.cpu(), channels_last=False)
+        tensor = _rgb_tensor(image.cpu())
     else:
         raise TypeError(f"expected a path, a numpy array or a tensor, got {type(image).__name__}")
     if channel_order == "BGR":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -97,15 +98,18 @@ class Predictor:
                  batch_size: int | None = None) -> Instances | Classification | list[Instances] | list[Classification]:
         """Predict one image (a path, an H x W x C uint8 array in ``channel_order``, or a uint8
         C x H x W tensor) or a list of them, ``batch_size`` (default ``TEST.IMS_PER_BATCH``) at a time."""
-        single = not isinstance(images, (list, tuple))
-        items = [images] if single else list(images)
+        if not isinstance(images, (list, tuple)):
+            return self._predict([cast(ImageLike, images)], channel_order, batch_size)[0]
+        return self._predict(list(images), channel_order, batch_size)
+
+    def _predict(self, images: list[ImageLike], channel_order: str, batch_size: int | None) -> list:
         max_pixels = self.cfg.DATALOADER.MAX_IMAGE_PIXELS
-        tensors = [as_rgb_tensor(x, channel_order, max_pixels) for x in items]
+        tensors = [as_rgb_tensor(x, channel_order, max_pixels) for x in images]
         size = batch_size or self.cfg.TEST.IMS_PER_BATCH
         results: list = []
         for start in range(0, len(tensors), size):
             results.extend(self.predict_tensors(tensors[start:start + size]))
-        return results[0] if single else results
+        return results
 
     @torch.inference_mode()
     def predict_tensors(self, images: Sequence[torch.Tensor]) -> list[Instances] | list[Classification]:
