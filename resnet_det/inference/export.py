@@ -48,7 +48,8 @@ class Tolerance:
 
     Detections are compared where both are clear of the score threshold (a score within
     ``score_margin`` of it may fall on either side under other kernels): each must have a
-    counterpart with the same label, box IoU of at least ``box_iou`` and a score within
+    counterpart with the same label (the nearest in box and score), box IoU of at least ``box_iou`` (or,
+    for a box of no area, every coordinate within ``box_atol`` pixels) and a score within
     ``score_atol``, and, for masks, mask IoU of at least ``mask_iou``. Classifier probabilities
     must agree within ``prob_atol``.
     """
@@ -56,6 +57,7 @@ class Tolerance:
     score_atol: float = 1e-3
     score_margin: float = 0.01
     box_iou: float = 0.99
+    box_atol: float = 0.5
     mask_iou: float = 0.98
     prob_atol: float = 1e-4
 
@@ -74,19 +76,24 @@ def detection_disagreements(eager: Instances, exported: Instances, score_thresho
         for i in (ours.scores >= clear).nonzero().flatten().tolist():
             label = int(ours.labels[i])
             same = (theirs.labels == label).nonzero().flatten()
-            ious = box_iou(ours.boxes[i:i + 1].float(), theirs.boxes[same].float())[0] if len(same) else torch.zeros(0)
-            if not len(ious) or ious.max() < tolerance.box_iou:
+            # The nearest of the label in box and score (equal boxes happen: a random detector's on
+            # a blank image); a box of no area, whose IoU is 0/0, must match to within box_atol.
+            distance = (theirs.boxes[same] - ours.boxes[i]).abs().amax(dim=1)
+            nearest = (distance + (theirs.scores[same] - ours.scores[i]).abs()).argmin() if len(same) else None
+            j = int(same[nearest]) if nearest is not None else -1
+            iou = box_iou(ours.boxes[i:i + 1].float(), theirs.boxes[j:j + 1].float()).nan_to_num(0).item() \
+                if j >= 0 else 0.0
+            if j < 0 or (iou < tolerance.box_iou and float(distance[nearest]) > tolerance.box_atol):
                 problems.append(f"{name} detection {i} (label {label}, score {float(ours.scores[i]):.4f}, box "
                                 f"{[round(v, 1) for v in ours.boxes[i].tolist()]}) has no counterpart with box "
                                 f"IoU >= {tolerance.box_iou}")
                 continue
-            j = int(same[ious.argmax()])
             if abs(float(ours.scores[i]) - float(theirs.scores[j])) > tolerance.score_atol:
                 problems.append(f"{name} detection {i}: score {float(ours.scores[i]):.5f} vs "
                                 f"{float(theirs.scores[j]):.5f}")
             if ours.masks is not None and theirs.masks is not None:
-                if (iou := _mask_iou(ours.masks[i], theirs.masks[j])) < tolerance.mask_iou:
-                    problems.append(f"{name} detection {i}: mask IoU {iou:.4f} < {tolerance.mask_iou}")
+                if (mask_iou := _mask_iou(ours.masks[i], theirs.masks[j])) < tolerance.mask_iou:
+                    problems.append(f"{name} detection {i}: mask IoU {mask_iou:.4f} < {tolerance.mask_iou}")
     return problems
 
 

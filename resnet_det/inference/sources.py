@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -30,7 +31,9 @@ def expand_inputs(specs: Sequence[str]) -> tuple[list[Path], list[str]]:
         else:
             found = []
         if not found:
-            problems.append(f"{spec}: no such file, or no image files in it")
+            hint = " (KEY VALUE config pairs go last, after an option such as --output)" \
+                if re.fullmatch(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+", spec) else ""
+            problems.append(f"{spec}: no such file, or no image files in it{hint}")
         files.update(dict.fromkeys(found))
     return list(files), problems
 

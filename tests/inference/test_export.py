@@ -32,3 +32,12 @@ def test_a_moved_box_a_changed_score_or_mask_or_label_is_reported():
     relabelled = _detections()
     relabelled.labels[0] = 0
     assert len(detection_disagreements(_detections(), relabelled, 0.05, tolerance)) == 2  # missing both ways
+
+
+def test_boxes_of_no_area_are_matched_by_their_coordinates():
+    """A random detector on a blank image gives several boxes squashed to one edge, where IoU is 0/0."""
+    boxes = torch.tensor([[5.0, 0, 5, 8], [5.0, 0, 5, 8], [9.0, 3, 9, 3]])
+    det = Instances(boxes, torch.tensor([0.9, 0.8, 0.7]), torch.tensor([1, 1, 1]))
+    assert detection_disagreements(det, det, 0.05, Tolerance()) == []
+    moved = Instances(boxes + torch.tensor([0.0, 0, 0, 2]), det.scores, det.labels)
+    assert len(detection_disagreements(det, moved, 0.05, Tolerance())) == 6  # 2 px off: all three, both ways
