@@ -10,7 +10,8 @@ The detector takes one uint8 RGB image of a fixed size (``--size H W``; default 
 and 4:3) as ``1 x 3 x H x W`` and returns ``boxes`` (xyxy, in its pixels), ``scores``, ``labels``
 and, for Mask R-CNN, ``masks`` (R x H x W booleans): resizing, normalisation, NMS
 (torchvision.ops, ONNX NonMaxSuppression) and mask pasting are inside. The classifier takes
-uint8 RGB batches of its test crop (any batch size) and returns class probabilities.
+uint8 RGB batches of its test crop (any batch size) and returns class probabilities. Both run in
+fp32 whatever ``SOLVER.AMP`` says.
 
 The check images are ``--check-images`` (files, folders, globs) or the first ``--num-check``
 images of the config's test set, plus a blank one (no detections: the graph must take an empty
@@ -171,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
-    predictor = Predictor(args.config, args.weights, device="cpu", overrides=args.overrides)
+    # fp32: ONNX Runtime's CPU kernels take no bfloat16 convolutions, and a served model should not
+    # depend on the autocast of the machine it was exported on.
+    predictor = Predictor(args.config, args.weights, device="cpu",
+                          overrides=[*args.overrides, "SOLVER.AMP.ENABLED", "False"])
     pictures = check_images(predictor, args.check_images, args.num_check)
     tolerance = Tolerance()
     if predictor.is_classifier:
@@ -204,13 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"config": args.config, "weights": str(args.weights or predictor.cfg.MODEL.WEIGHTS),
                     "input": {"name": "images" if predictor.is_classifier else "image", "dtype": "uint8",
                               "layout": "N x 3 x H x W RGB", "shape": list(inputs[0].shape)},
-                    "outputs": outputs, "classes": list(predictor.class_names),
+                    "outputs": outputs, "precision": "fp32", "classes": list(predictor.class_names),
                     "tolerance": vars(tolerance), "checks": {}}
     runners: dict[str, Runner] = {"eager": eager}
     if "torch" in args.format:
         report["checks"]["torch"] = compare(predictor, eager, from_program, inputs, tolerance,
                                             "the torch.export program")
-        tmp = out_dir / ".model.pt2.tmp"
+        tmp = out_dir / ".model.tmp.pt2"  # torch.export.save wants the suffix
         torch.export.save(program, tmp)
         os.replace(tmp, out_dir / "model.pt2")
         runners["torch.export"] = from_program
