@@ -5,26 +5,50 @@ they queue their kernels and return without waiting for the device.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 
-BELOW_LOW = -1
-BETWEEN = -2
+
+@dataclass(frozen=True)
+class Match:
+    """Each box's best ground truth (``index``, whatever its IoU) and its ``label``: 1 foreground,
+    0 background, -1 ignored."""
+
+    index: torch.Tensor
+    label: torch.Tensor
 
 
-def match_boxes(iou: torch.Tensor, high: float, low: float, allow_low_quality: bool) -> torch.Tensor:
-    """For each column of ``iou`` (G ground truth x N boxes, G >= 1): the index of its best
-    ground truth where the IoU is at least ``high``, ``BELOW_LOW`` under ``low``, ``BETWEEN`` otherwise.
+def check_match_rule(thresholds: Sequence[float], labels: Sequence[int], where: str) -> None:
+    """Refuse an IoU rule detectron2's ``Matcher`` would refuse, naming the config keys."""
+    if len(labels) != len(thresholds) + 1:
+        raise ValueError(f"{where}: {len(thresholds)} IOU_THRESHOLDS need {len(thresholds) + 1} IOU_LABELS, "
+                         f"got {list(labels)}")
+    if list(thresholds) != sorted(thresholds) or not all(0 <= t <= 1 for t in thresholds):
+        raise ValueError(f"{where}: IOU_THRESHOLDS must rise within [0, 1], got {list(thresholds)}")
+    if not set(labels) <= {-1, 0, 1}:
+        raise ValueError(f"{where}: IOU_LABELS are -1 (ignore), 0 (background) or 1 (foreground), got {list(labels)}")
 
-    With ``allow_low_quality``, every box that ties for a ground truth's highest IoU is matched to
-    its own best ground truth whatever the thresholds, as in Faster R-CNN and detectron2 (including
-    their quirk that a ground truth overlapping nothing ties with every box at IoU 0).
+
+def match_boxes(iou: torch.Tensor, thresholds: Sequence[float], labels: Sequence[int],
+                allow_low_quality: bool) -> Match:
+    """Match each column of ``iou`` (G ground truth x N boxes, G >= 1) to its best ground truth and
+    label it as detectron2's ``Matcher(thresholds, labels)`` does: a best IoU in
+    ``[thresholds[i-1], thresholds[i])`` gets ``labels[i]`` (so ``[0.3, 0.7]`` with ``[0, -1, 1]`` is
+    the RPN's rule and ``[0.5]`` with ``[0, 1]`` the RoI head's).
+
+    With ``allow_low_quality``, every box that ties for a ground truth's highest IoU is foreground,
+    matched to its own best ground truth, as in Faster R-CNN and detectron2 (including their quirk
+    that a ground truth overlapping nothing ties with every box at IoU 0).
     """
     values, best = iou.max(dim=0)
-    matches = torch.where(values >= high, best, torch.where(values < low, BELOW_LOW, BETWEEN))
+    bounds = torch.tensor(list(thresholds), dtype=values.dtype, device=values.device)
+    label = torch.tensor(list(labels), device=values.device)[torch.bucketize(values, bounds, right=True)]
     if allow_low_quality:
         ties = (iou == iou.max(dim=1, keepdim=True).values).any(dim=0)
-        matches = torch.where(ties, best, matches)
-    return matches
+        label = torch.where(ties, 1, label)
+    return Match(best, label)
 
 
 def sample_labels(positive: torch.Tensor, negative: torch.Tensor, num_samples: int,

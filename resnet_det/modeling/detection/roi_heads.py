@@ -12,7 +12,7 @@ from torchvision.ops import box_iou, clip_boxes_to_image, roi_align
 from resnet_det.config import CfgNode
 from resnet_det.modeling.detection.box_ops import box_coder, class_wise_nms, scale_boxes
 from resnet_det.modeling.detection.masks import crop_and_resize_masks
-from resnet_det.modeling.detection.matching import match_boxes, sample_labels
+from resnet_det.modeling.detection.matching import check_match_rule, match_boxes, sample_labels
 from resnet_det.modeling.detection.structures import Instances
 from resnet_det.modeling.resnet import build_stage, stage_specs
 
@@ -24,7 +24,8 @@ class ROIHeadsConfig:
     num_classes: int = 80
     batch_size_per_image: int = 512
     positive_fraction: float = 0.25
-    iou_threshold: float = 0.5
+    iou_thresholds: tuple[float, ...] = (0.5,)
+    iou_labels: tuple[int, ...] = (0, 1)  # detectron2's Matcher labels: -1 ignored, 0 background, 1 foreground
     proposal_append_gt: bool = True
     pooler_resolution: int = 14
     bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
@@ -34,11 +35,15 @@ class ROIHeadsConfig:
     mask_on: bool = False
     mask_channels: int = 256
 
+    def __post_init__(self) -> None:
+        check_match_rule(self.iou_thresholds, self.iou_labels, "MODEL.ROI_HEADS")
+
     @classmethod
     def from_config(cls, cfg: CfgNode) -> ROIHeadsConfig:
         m = cfg.MODEL
         return cls(num_classes=m.ROI_HEADS.NUM_CLASSES, batch_size_per_image=m.ROI_HEADS.BATCH_SIZE_PER_IMAGE,
-                   positive_fraction=m.ROI_HEADS.POSITIVE_FRACTION, iou_threshold=m.ROI_HEADS.IOU_THRESHOLDS[0],
+                   positive_fraction=m.ROI_HEADS.POSITIVE_FRACTION, iou_thresholds=tuple(m.ROI_HEADS.IOU_THRESHOLDS),
+                   iou_labels=tuple(m.ROI_HEADS.IOU_LABELS),
                    proposal_append_gt=m.ROI_HEADS.PROPOSAL_APPEND_GT,
                    pooler_resolution=m.ROI_BOX_HEAD.POOLER_RESOLUTION,
                    bbox_reg_weights=tuple(m.ROI_BOX_HEAD.BBOX_REG_WEIGHTS),
@@ -171,13 +176,13 @@ class Res5ROIHeads(nn.Module):
                 boxes = torch.cat([boxes, gt_boxes.to(boxes.dtype)])
             classes = torch.full((len(boxes),), self.cfg.num_classes, dtype=torch.int64, device=boxes.device)
             matched = torch.zeros(len(boxes), dtype=torch.int64, device=boxes.device)
+            label = torch.zeros(len(boxes), dtype=torch.int64, device=boxes.device)  # no ground truth: background
             if len(gt_boxes):
-                t = self.cfg.iou_threshold
-                idx = match_boxes(box_iou(gt_boxes, boxes), t, t, allow_low_quality=False)
-                matched = idx.clamp(min=0)
-                classes = torch.where(idx >= 0, gt_labels[matched], classes)
-            fg = classes < self.cfg.num_classes
-            pos, neg = sample_labels(fg, ~fg, self.cfg.batch_size_per_image, self.cfg.positive_fraction)
+                match = match_boxes(box_iou(gt_boxes, boxes), self.cfg.iou_thresholds, self.cfg.iou_labels,
+                                    allow_low_quality=False)
+                matched, label = torch.where(match.label == 1, match.index, 0), match.label
+                classes = torch.where(label == 1, gt_labels[matched], classes)
+            pos, neg = sample_labels(label == 1, label == 0, self.cfg.batch_size_per_image, self.cfg.positive_fraction)
             keep = (pos | neg).nonzero().squeeze(1)
             sampled.append(SampledRoIs(boxes[keep], classes[keep], matched[keep], target))
         return sampled

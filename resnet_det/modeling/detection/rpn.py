@@ -11,7 +11,7 @@ from torchvision.ops import box_iou, clip_boxes_to_image, nms
 from resnet_det.config import CfgNode
 from resnet_det.modeling.detection.anchors import AnchorGenerator
 from resnet_det.modeling.detection.box_ops import box_coder
-from resnet_det.modeling.detection.matching import BELOW_LOW, match_boxes, sample_labels
+from resnet_det.modeling.detection.matching import check_match_rule, match_boxes, sample_labels
 
 
 class RPNHead(nn.Module):
@@ -41,7 +41,8 @@ class RPNConfig:
 
     anchor_sizes: tuple[float, ...] = (32, 64, 128, 256, 512)
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
-    iou_thresholds: tuple[float, float] = (0.3, 0.7)
+    iou_thresholds: tuple[float, ...] = (0.3, 0.7)
+    iou_labels: tuple[int, ...] = (0, -1, 1)  # detectron2's Matcher labels: -1 ignored, 0 background, 1 foreground
     batch_size_per_image: int = 256
     positive_fraction: float = 0.5
     bbox_reg_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
@@ -53,12 +54,16 @@ class RPNConfig:
     min_box_size: float = 0.0
     loss_weight: float = 1.0
 
+    def __post_init__(self) -> None:
+        check_match_rule(self.iou_thresholds, self.iou_labels, "MODEL.RPN")
+
     @classmethod
     def from_config(cls, cfg: CfgNode) -> RPNConfig:
         m = cfg.MODEL
         return cls(anchor_sizes=tuple(m.ANCHOR_GENERATOR.SIZES[0]),
                    aspect_ratios=tuple(m.ANCHOR_GENERATOR.ASPECT_RATIOS[0]),
-                   iou_thresholds=tuple(m.RPN.IOU_THRESHOLDS), batch_size_per_image=m.RPN.BATCH_SIZE_PER_IMAGE,
+                   iou_thresholds=tuple(m.RPN.IOU_THRESHOLDS), iou_labels=tuple(m.RPN.IOU_LABELS),
+                   batch_size_per_image=m.RPN.BATCH_SIZE_PER_IMAGE,
                    positive_fraction=m.RPN.POSITIVE_FRACTION, bbox_reg_weights=tuple(m.RPN.BBOX_REG_WEIGHTS),
                    pre_nms_topk_train=m.RPN.PRE_NMS_TOPK_TRAIN, post_nms_topk_train=m.RPN.POST_NMS_TOPK_TRAIN,
                    pre_nms_topk_test=m.RPN.PRE_NMS_TOPK_TEST, post_nms_topk_test=m.RPN.POST_NMS_TOPK_TEST,
@@ -125,13 +130,13 @@ class RPN(nn.Module):
                gt_boxes: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Binary cross-entropy on sampled anchors and L1 on positive ones, both summed and divided
         by (anchors sampled per image x images), as detectron2 does."""
-        low, high = self.cfg.iou_thresholds
         labels, targets = [], []
         for boxes in gt_boxes:
             if len(boxes):
-                idx = match_boxes(box_iou(boxes, anchors), high, low, allow_low_quality=True)
-                labels.append(torch.where(idx >= 0, 1, torch.where(idx == BELOW_LOW, 0, -1)))
-                targets.append(self.box_coder.encode_single(boxes[idx.clamp(min=0)], anchors))
+                match = match_boxes(box_iou(boxes, anchors), self.cfg.iou_thresholds, self.cfg.iou_labels,
+                                    allow_low_quality=True)
+                labels.append(match.label)
+                targets.append(self.box_coder.encode_single(boxes[match.index], anchors))
             else:  # every anchor is background
                 labels.append(torch.zeros(len(anchors), dtype=torch.int64, device=anchors.device))
                 targets.append(torch.zeros_like(anchors))

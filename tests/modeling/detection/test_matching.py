@@ -5,17 +5,40 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torchvision.models.detection._utils import Matcher
 
-from resnet_det.modeling.detection.matching import BELOW_LOW, BETWEEN, match_boxes, sample_labels
+from resnet_det.modeling.detection.matching import check_match_rule, match_boxes, sample_labels
+
+
+def _coarse_iou(num_gt: int, num_boxes: int, seed: int) -> torch.Tensor:
+    # Coarse IoU levels make ties (within and across ground truths) and exact threshold hits common.
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 11, (num_gt, num_boxes), generator=g).float() / 10
 
 
 @given(st.integers(1, 5), st.integers(1, 40), st.booleans(), st.integers(0, 2**31 - 1))
-def test_matches_equal_torchvision_matcher(num_gt, num_boxes, low_quality, seed):
-    g = torch.Generator().manual_seed(seed)
-    # Coarse IoU levels make ties (within and across ground truths) and exact threshold hits common.
-    iou = torch.randint(0, 11, (num_gt, num_boxes), generator=g).float() / 10
+def test_the_rpn_rule_equals_torchvision_matcher(num_gt, num_boxes, low_quality, seed):
+    iou = _coarse_iou(num_gt, num_boxes, seed)
     expected = Matcher(0.7, 0.3, allow_low_quality_matches=low_quality)(iou)
-    assert Matcher.BELOW_LOW_THRESHOLD == BELOW_LOW and Matcher.BETWEEN_THRESHOLDS == BETWEEN
-    assert torch.equal(match_boxes(iou, 0.7, 0.3, low_quality), expected)
+    match = match_boxes(iou, (0.3, 0.7), (0, -1, 1), low_quality)
+    label = torch.where(expected >= 0, 1, torch.where(expected == Matcher.BELOW_LOW_THRESHOLD, 0, -1))
+    assert torch.equal(match.label, label)
+    assert torch.equal(match.index[expected >= 0], expected[expected >= 0])
+
+
+@given(st.integers(1, 5), st.integers(1, 40), st.integers(0, 2**31 - 1))
+def test_three_labels_follow_detectron2_s_intervals(num_gt, num_boxes, seed):
+    """[0.1, 0.5] with [-1, 0, 1]: under 0.1 ignored, [0.1, 0.5) background, from 0.5 foreground."""
+    iou = _coarse_iou(num_gt, num_boxes, seed)
+    best = iou.max(dim=0).values
+    expected = torch.where(best >= 0.5, 1, torch.where(best >= 0.1, 0, -1))
+    assert torch.equal(match_boxes(iou, (0.1, 0.5), (-1, 0, 1), False).label, expected)
+
+
+@pytest.mark.parametrize("thresholds, labels, message", [
+    ((0.1, 0.5), (0, 1), "2 IOU_THRESHOLDS need 3 IOU_LABELS"), ((0.7, 0.3), (0, -1, 1), "rise"),
+    ((0.5,), (0, 2), "IOU_LABELS are")])
+def test_an_inconsistent_rule_is_refused(thresholds, labels, message):
+    with pytest.raises(ValueError, match=message):
+        check_match_rule(thresholds, labels, "MODEL.ROI_HEADS")
 
 
 @pytest.mark.parametrize("num_pos, num_neg, expect_pos, expect_neg", [
