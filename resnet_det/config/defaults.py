@@ -77,7 +77,11 @@ _C.MODEL.ROI_HEADS.PROPOSAL_APPEND_GT = True
 
 _C.MODEL.ROI_BOX_HEAD = CN()
 _C.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
-_C.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 14  # RoIAlign, aligned, adaptive sampling
+_C.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 14
+# "ROIAlignV2" (aligned: detectron2's default), "ROIAlign" (Mask R-CNN's original, unaligned) or
+# "ROIPool" (Fast R-CNN's max pooling, which the paper used); sampling ratio 0: adaptive.
+_C.MODEL.ROI_BOX_HEAD.POOLER_TYPE = "ROIAlignV2"
+_C.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 0
 
 _C.MODEL.ROI_MASK_HEAD = CN()
 _C.MODEL.ROI_MASK_HEAD.CONV_DIM = 256
@@ -123,6 +127,9 @@ _C.SOLVER.BASE_LR_REFERENCE_BATCH = 0  # >0: scale BASE_LR linearly by IMS_PER_B
 _C.SOLVER.MOMENTUM = 0.9
 _C.SOLVER.NESTEROV = False
 _C.SOLVER.WEIGHT_DECAY = 1e-4
+# Weight decay of normalisation layers' scales and shifts (BN, SyncBN, GN): none, as detectron2.
+# The classification configs decay them like the rest, as the paper's training did.
+_C.SOLVER.WEIGHT_DECAY_NORM = 0.0
 _C.SOLVER.MAX_ITER = 270000
 _C.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"  # or "WarmupCosineLR"
 _C.SOLVER.STEPS = (210000, 250000)

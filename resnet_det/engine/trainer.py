@@ -39,6 +39,19 @@ from resnet_det.utils.distributed import (
 logger = logging.getLogger(__name__)
 
 
+_NORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm, nn.GroupNorm, nn.LayerNorm)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float, weight_decay_norm: float) -> list[dict[str, Any]]:
+    """The trainable parameters in two SGD groups: those of normalisation layers, decayed by
+    ``weight_decay_norm`` (detectron2's ``SOLVER.WEIGHT_DECAY_NORM``), and the rest."""
+    norm_ids = {id(p) for m in model.modules() if isinstance(m, _NORM_LAYERS) for p in m.parameters(recurse=False)}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if id(p) not in norm_ids], "weight_decay": weight_decay},
+              {"params": [p for p in trainable if id(p) in norm_ids], "weight_decay": weight_decay_norm}]
+    return [g for g in groups if g["params"]]
+
+
 class Trainer(TrainerBase):
     """Trains ``build_model(cfg)`` on ``DATASETS.TRAIN`` for ``SOLVER.MAX_ITER`` iterations and
     evaluates it on ``DATASETS.TEST``.
@@ -110,15 +123,16 @@ class Trainer(TrainerBase):
 
     # ---- shared parts ----------------------------------------------------------------------
     def build_optimizer(self, cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
-        """SGD with momentum and weight decay over the trainable parameters; ``BASE_LR`` scaled by
-        ``IMS_PER_BATCH / BASE_LR_REFERENCE_BATCH`` when the latter is set."""
+        """SGD with momentum over the trainable parameters, decayed by ``WEIGHT_DECAY`` (norm layers'
+        by ``WEIGHT_DECAY_NORM``); ``BASE_LR`` scaled by ``IMS_PER_BATCH / BASE_LR_REFERENCE_BATCH``
+        when the latter is set."""
         lr = cfg.SOLVER.BASE_LR
         if cfg.SOLVER.BASE_LR_REFERENCE_BATCH:
             lr *= cfg.SOLVER.IMS_PER_BATCH / cfg.SOLVER.BASE_LR_REFERENCE_BATCH
-        params = [p for p in model.parameters() if p.requires_grad]
         # The fused kernel reads a tensor learning rate on the device; the foreach one reads it back.
-        return torch.optim.SGD(params, lr=lr, momentum=cfg.SOLVER.MOMENTUM, weight_decay=cfg.SOLVER.WEIGHT_DECAY,
-                               nesterov=cfg.SOLVER.NESTEROV, fused=True if cfg.SOLVER.CUDA_GRAPH else None)
+        return torch.optim.SGD(parameter_groups(model, cfg.SOLVER.WEIGHT_DECAY, cfg.SOLVER.WEIGHT_DECAY_NORM), lr=lr,
+                               momentum=cfg.SOLVER.MOMENTUM, nesterov=cfg.SOLVER.NESTEROV,
+                               fused=True if cfg.SOLVER.CUDA_GRAPH else None)
 
     def build_hooks(self) -> list[HookBase]:
         """Schedule, NaN guard, checkpoints, evaluation, final results, logs, in this order."""

@@ -100,6 +100,7 @@ def test_shipped_configs_build(name):
 def test_gradient_clipping_bounds_the_first_update(tmp_path, small_run):
     clip = 1e-4
     cfg = small_run("cls", tmp_path, "SOLVER.MAX_ITER", "1", "SOLVER.WARMUP_ITERS", "0", "SOLVER.WEIGHT_DECAY", "0.0",
+               "SOLVER.WEIGHT_DECAY_NORM", "0.0",
                "SOLVER.CLIP_GRADIENTS.ENABLED", "True", "SOLVER.CLIP_GRADIENTS.CLIP_TYPE", "value",
                "SOLVER.CLIP_GRADIENTS.CLIP_VALUE", str(clip))
     trainer = ClassificationTrainer(cfg)

@@ -30,18 +30,19 @@ class C4RCNN(nn.Module):
     """
 
     def __init__(self, depth: int = 50, *, inputs: DetectionInputs, norm: str = "FrozenBN", freeze_at: int = 2,
-                 res5_dilation: int = 1, rpn: RPNConfig | None = None, roi_heads: ROIHeadsConfig | None = None,
-                 bf16: bool = False) -> None:
+                 res5_dilation: int = 1, shortcut: str = "B", zero_init_last: bool = False,
+                 rpn: RPNConfig | None = None, roi_heads: ROIHeadsConfig | None = None, bf16: bool = False) -> None:
         super().__init__()
         self.weight_style = inputs.normalize.style.name
         stride_in_1x1 = inputs.normalize.style.stride_in_1x1
         self.inputs = inputs
-        self.backbone = ResNet(depth, num_classes=0, out_features=["res4"], stride_in_1x1=stride_in_1x1, norm=norm,
-                               freeze_at=freeze_at)
+        self.backbone = ResNet(depth, num_classes=0, out_features=["res4"], freeze_at=freeze_at,
+                               stride_in_1x1=stride_in_1x1, norm=norm, shortcut=shortcut, zero_init_last=zero_init_last)
         res4 = self.backbone.output_shape()["res4"]
         self.proposal_generator = RPN(res4.channels, res4.stride, rpn or RPNConfig())
-        self.roi_heads = Res5ROIHeads(depth, roi_heads or ROIHeadsConfig(), stride_in_1x1=stride_in_1x1, norm=norm,
-                                      feature_stride=res4.stride, res5_dilation=res5_dilation)
+        self.roi_heads = Res5ROIHeads(depth, roi_heads or ROIHeadsConfig(), feature_stride=res4.stride,
+                                      res5_dilation=res5_dilation, stride_in_1x1=stride_in_1x1, norm=norm,
+                                      shortcut=shortcut, zero_init_last=zero_init_last)
         self.bf16 = bf16
 
     @classmethod
@@ -50,6 +51,7 @@ class C4RCNN(nn.Module):
         m = cfg.MODEL
         return cls(m.RESNETS.DEPTH, inputs=DetectionInputs.from_config(cfg), norm=m.RESNETS.NORM,
                    freeze_at=m.BACKBONE.FREEZE_AT, res5_dilation=m.RESNETS.RES5_DILATION,
+                   shortcut=m.RESNETS.SHORTCUT or "B", zero_init_last=m.RESNETS.ZERO_INIT_LAST,
                    rpn=RPNConfig.from_config(cfg), roi_heads=ROIHeadsConfig.from_config(cfg),
                    bf16=cfg.SOLVER.AMP.ENABLED)
 

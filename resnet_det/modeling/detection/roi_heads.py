@@ -1,4 +1,4 @@
-"""The C4 RoI head: RoIAlign on res4, res5 (strided) and global pooling per RoI, box and mask predictors."""
+"""The C4 RoI head: a pooler on res4, res5 (strided) and global pooling per RoI, box and mask predictors."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import box_iou, clip_boxes_to_image, roi_align
+from torchvision.ops import box_iou, clip_boxes_to_image, roi_align, roi_pool
 
 from resnet_det.config import CfgNode
 from resnet_det.modeling.detection.box_ops import box_coder, class_wise_nms, scale_boxes
@@ -15,6 +15,10 @@ from resnet_det.modeling.detection.masks import crop_and_resize_masks
 from resnet_det.modeling.detection.matching import check_match_rule, match_boxes, sample_labels
 from resnet_det.modeling.detection.structures import Instances
 from resnet_det.modeling.resnet import build_stage, stage_specs
+
+# detectron2's names: RoIAlign with the half-pixel shift (V2, its default) or without it, and the
+# quantising max pooling of Fast R-CNN, which the paper's detectors used.
+POOLER_TYPES = ("ROIAlignV2", "ROIAlign", "ROIPool")
 
 
 @dataclass
@@ -28,6 +32,8 @@ class ROIHeadsConfig:
     iou_labels: tuple[int, ...] = (0, 1)  # detectron2's Matcher labels: -1 ignored, 0 background, 1 foreground
     proposal_append_gt: bool = True
     pooler_resolution: int = 14
+    pooler_type: str = "ROIAlignV2"
+    pooler_sampling_ratio: int = 0
     bbox_reg_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
     score_thresh_test: float = 0.05
     nms_thresh_test: float = 0.5
@@ -37,6 +43,8 @@ class ROIHeadsConfig:
 
     def __post_init__(self) -> None:
         check_match_rule(self.iou_thresholds, self.iou_labels, "MODEL.ROI_HEADS")
+        if self.pooler_type not in POOLER_TYPES:
+            raise ValueError(f"MODEL.ROI_BOX_HEAD.POOLER_TYPE must be one of {POOLER_TYPES}, got {self.pooler_type!r}")
 
     @classmethod
     def from_config(cls, cfg: CfgNode) -> ROIHeadsConfig:
@@ -45,7 +53,8 @@ class ROIHeadsConfig:
                    positive_fraction=m.ROI_HEADS.POSITIVE_FRACTION, iou_thresholds=tuple(m.ROI_HEADS.IOU_THRESHOLDS),
                    iou_labels=tuple(m.ROI_HEADS.IOU_LABELS),
                    proposal_append_gt=m.ROI_HEADS.PROPOSAL_APPEND_GT,
-                   pooler_resolution=m.ROI_BOX_HEAD.POOLER_RESOLUTION,
+                   pooler_resolution=m.ROI_BOX_HEAD.POOLER_RESOLUTION, pooler_type=m.ROI_BOX_HEAD.POOLER_TYPE,
+                   pooler_sampling_ratio=m.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO,
                    bbox_reg_weights=tuple(m.ROI_BOX_HEAD.BBOX_REG_WEIGHTS),
                    score_thresh_test=m.ROI_HEADS.SCORE_THRESH_TEST, nms_thresh_test=m.ROI_HEADS.NMS_THRESH_TEST,
                    detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE, mask_on=m.MASK_ON,
@@ -121,25 +130,30 @@ class Res5ROIHeads(nn.Module):
     """res5 as the per-RoI head, in the block type of the trunk's depth (basic for 18/34)."""
 
     def __init__(self, depth: int, cfg: ROIHeadsConfig, *, stride_in_1x1: bool, norm: str,
-                 feature_stride: int = 16, res5_dilation: int = 1) -> None:
+                 feature_stride: int = 16, res5_dilation: int = 1, shortcut: str = "B",
+                 zero_init_last: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
-        self.res5, out_ch = build_res5_head(depth, stride_in_1x1=stride_in_1x1, norm=norm,
-                                            res5_dilation=res5_dilation)
+        self.res5, out_ch = build_res5_head(depth, stride_in_1x1=stride_in_1x1, norm=norm, res5_dilation=res5_dilation,
+                                            zero_init_last=zero_init_last, shortcut=shortcut)
         self.box_predictor = FastRCNNOutputLayers(out_ch, cfg.num_classes)
         self.mask_head = MaskHead(out_ch, cfg.mask_channels, cfg.num_classes) if cfg.mask_on else None
         self.spatial_scale = 1.0 / feature_stride
         self.box_coder = box_coder(cfg.bbox_reg_weights)
 
     def _res5_features(self, features: torch.Tensor, boxes: list[torch.Tensor]) -> torch.Tensor:
-        """RoIAlign (14x14, aligned, adaptive sampling) on res4, then res5: R x C x 7 x 7.
+        """The pooler (POOLER_TYPE, 14x14) on res4, then res5: R x C x 7 x 7.
 
         Boxes stay float32 even under bf16 autocast: bf16 keeps 8 mantissa bits, which would move a
         box edge near x = 1200 by up to 4 pixels.
         """
-        size = self.cfg.pooler_resolution
-        x = roi_align(features.float(), [b.float() for b in boxes], (size, size), self.spatial_scale,
-                      sampling_ratio=0, aligned=True)
+        size, cfg = self.cfg.pooler_resolution, self.cfg
+        rois = [b.float() for b in boxes]
+        if cfg.pooler_type == "ROIPool":
+            x = roi_pool(features.float(), rois, (size, size), self.spatial_scale)
+        else:
+            x = roi_align(features.float(), rois, (size, size), self.spatial_scale,
+                          sampling_ratio=cfg.pooler_sampling_ratio, aligned=cfg.pooler_type == "ROIAlignV2")
         return self.res5(x)
 
     def forward(self, features: torch.Tensor, proposals: list[torch.Tensor], image_sizes: list[tuple[int, int]],

@@ -176,3 +176,33 @@ def test_bf16_keeps_roi_boxes_in_float32(monkeypatch, tiny_cfg):
     with torch.no_grad():
         model(_batch()[0][:1])
     assert seen and all(dtype == torch.float32 for dtype in seen)
+
+
+@pytest.mark.parametrize("pooler, reference", [
+    ("ROIAlignV2", lambda x, b: torchvision.ops.roi_align(x, b, 14, 1 / 16, sampling_ratio=0, aligned=True)),
+    ("ROIAlign", lambda x, b: torchvision.ops.roi_align(x, b, 14, 1 / 16, sampling_ratio=2, aligned=False)),
+    ("ROIPool", lambda x, b: torchvision.ops.roi_pool(x, b, 14, 1 / 16))])
+def test_pooler_type_picks_the_pooling(pooler, reference, tiny_cfg):
+    sampling = 2 if pooler == "ROIAlign" else 0
+    model = build_detector(tiny_cfg(**{"MODEL.ROI_BOX_HEAD.POOLER_TYPE": pooler,
+                                       "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO": sampling})).eval()
+    features = torch.randn(1, 256, 12, 15)
+    boxes = [torch.tensor([[3.0, 5, 90, 70], [40.5, 10.25, 60, 33]])]
+    with torch.no_grad():
+        expected = model.roi_heads.res5(reference(features, boxes))
+        assert torch.equal(model.roi_heads._res5_features(features, boxes), expected)
+
+
+def test_an_unknown_pooler_is_refused(tiny_cfg):
+    with pytest.raises(ValueError, match="POOLER_TYPE must be one of"):
+        build_detector(tiny_cfg(**{"MODEL.ROI_BOX_HEAD.POOLER_TYPE": "RoIWarp"}))
+
+
+def test_shortcut_and_zero_init_last_reach_the_trunk_and_the_res5_head(tiny_cfg):
+    model = build_detector(tiny_cfg(**{"MODEL.RESNETS.SHORTCUT": "C", "MODEL.RESNETS.ZERO_INIT_LAST": True,
+                                       "MODEL.RESNETS.NORM": "GN"}))
+    blocks = [*model.backbone.res2, *model.backbone.res3, *model.backbone.res4, *model.roi_heads.res5]
+    assert all(isinstance(b.shortcut, torch.nn.Module) and hasattr(b.shortcut, "weight") for b in blocks)  # option C
+    assert all(not b.conv2.norm.weight.any() for b in blocks)  # basic blocks: conv2 is the last
+    default = build_detector(tiny_cfg(**{"MODEL.RESNETS.NORM": "GN"}))
+    assert not hasattr(default.backbone.res2[1].shortcut, "weight") and default.backbone.res2[1].conv2.norm.weight.all()
