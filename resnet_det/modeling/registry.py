@@ -54,7 +54,9 @@ def build_classifier(cfg: CfgNode) -> nn.Module:
 
 for _depth, (_block, _counts) in ARCH_SETTINGS.items():
     register_model(f"resnet{_depth}", partial(ResNet, _depth))
-    register_layout(_counts, _block is BottleneckBlock, f"resnet{_depth}")
+    register_layout(_counts, _block is BottleneckBlock, f"resnet{_depth}")  # plain nets share it
+    if _block is not BottleneckBlock:  # the paper's plain nets are 18 and 34 layers (Table 2)
+        register_model(f"plain{_depth}", partial(ResNet, _depth, residual=False))
 for _depth in CIFAR_DEPTHS:
     register_model(f"cifar_resnet{_depth}", partial(CifarResNet, _depth))
     register_layout(((_depth - 2) // 6,) * 3, False, f"cifar_resnet{_depth}")  # plain nets share it

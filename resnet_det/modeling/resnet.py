@@ -51,12 +51,13 @@ def stage_specs(depth: int) -> list[StageSpec]:
 
 
 def build_stage(spec: StageSpec, *, stride: int, stride_in_1x1: bool, shortcut: str = "B", norm: str = "BN",
-                dilation: int = 1) -> nn.Sequential:
-    """The blocks of ``spec``; the first has ``stride``. ``stride_in_1x1`` only concerns bottlenecks."""
+                dilation: int = 1, residual: bool = True) -> nn.Sequential:
+    """The blocks of ``spec``; the first has ``stride``. ``stride_in_1x1`` only concerns bottlenecks;
+    ``residual=False`` drops every shortcut (the paper's plain nets)."""
     bottleneck = {"bottleneck_channels": spec.bottleneck_channels, "stride_in_1x1": stride_in_1x1} \
         if spec.block is BottleneckBlock else {}
     return make_stage(spec.block, spec.num_blocks, spec.in_channels, spec.out_channels, stride=stride,
-                      shortcut=shortcut, norm=norm, dilation=dilation, **bottleneck)
+                      shortcut=shortcut, norm=norm, dilation=dilation, residual=residual, **bottleneck)
 
 
 class FeatureInfo(NamedTuple):
@@ -163,12 +164,13 @@ class ResNet(ResNetBase):
         zero_init_last: zero the last norm's scale in every block.
         freeze_at: 0 freezes nothing, 1 the stem, k the stem and res2..res(k).
         res5_dilation: 2 keeps res5 at stride 16 with dilated 3x3s (DC5 style).
+        residual: ``False`` builds the plain counterpart (Table 2, Fig. 4): the same layers, no shortcuts.
     """
 
     def __init__(self, depth: int = 50, *, num_classes: int = 1000,
                  out_features: Sequence[str] | None = None, stride_in_1x1: bool = False,
                  shortcut: str = "B", norm: str = "BN", zero_init_last: bool = False,
-                 freeze_at: int = 0, res5_dilation: int = 1, in_channels: int = 3) -> None:
+                 freeze_at: int = 0, res5_dilation: int = 1, in_channels: int = 3, residual: bool = True) -> None:
         super().__init__()
         if res5_dilation not in (1, 2):
             raise ValueError(f"res5_dilation must be 1 or 2, got {res5_dilation}")
@@ -187,7 +189,7 @@ class ResNet(ResNetBase):
             first_stride = 1 if spec.name == "res2" or dilation > 1 else 2
             stride_so_far *= first_stride
             stage = build_stage(spec, stride=first_stride, stride_in_1x1=stride_in_1x1, shortcut=shortcut,
-                                norm=norm, dilation=dilation)
+                                norm=norm, dilation=dilation, residual=residual)
             stages.append((spec.name, stage, spec.out_channels, stride_so_far))
         self._finish(stages, num_classes, out_features, zero_init_last)
         self.freeze(freeze_at)

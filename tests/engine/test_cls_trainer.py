@@ -89,10 +89,10 @@ def test_resnet20_learns_real_cifar10(cifar_root):
 
 
 @pytest.mark.parametrize("name", ["cifar_resnet20", "cifar_resnet110", "cifar_plain56", "imagenet_r50",
-                                  "imagenet_r50_modern"])
+                                  "imagenet_plain34", "imagenet_r50_modern"])
 def test_shipped_configs_build(name):
     cfg = load_config(f"configs/{name}.yaml", CPU)
-    assert cfg.MODEL.ARCH in name.replace("imagenet_r", "resnet")
+    assert cfg.MODEL.ARCH in name.replace("imagenet_r", "resnet").replace("imagenet_", "")
     model = build_classifier(cfg)
     assert model.linear.out_features == cfg.MODEL.NUM_CLASSES
 

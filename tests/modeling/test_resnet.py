@@ -64,6 +64,22 @@ def test_shortcut_options_follow_the_paper():
         assert model.eval()(x).shape == (1, 1000)
 
 
+@pytest.mark.parametrize("depth", [18, 34])
+def test_plain_nets_are_the_resnets_without_shortcuts(depth):
+    """Table 2 / Fig. 4: the plain nets have the layers, parameters and FLOPs of the option-A ResNets."""
+    plain, residual = build_model(f"plain{depth}").eval(), build_model(f"resnet{depth}", shortcut="A").eval()
+    blocks = [b for s in plain.stage_names for b in getattr(plain, s)]
+    assert all(not b.residual and b.shortcut is None for b in blocks)
+    assert plain.state_dict().keys() == residual.state_dict().keys()
+    assert count_parameters(plain) == count_parameters(residual)
+    assert count_multiply_adds(plain, (224, 224)) == pytest.approx(count_multiply_adds(residual, (224, 224)), rel=1e-3)
+    # Same weights, different functions: only the shortcuts tell them apart.
+    plain.load_state_dict(residual.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert plain(x).shape == (1, 1000) and not torch.allclose(plain(x), residual(x))
+
+
 def test_zero_pad_shortcut_subsamples_and_pads():
     x = torch.randn(2, 4, 6, 6)
     y = ZeroPadShortcut(4, 8, 2)(x)
