@@ -154,6 +154,12 @@ _C.SOLVER.CUDA_GRAPH = False
 
 _C.TEST = CN()
 _C.TEST.EVAL_PERIOD = 0  # 0: evaluate at the end only
+# Batch-norm statistics recomputed over NUM_ITER training batches, weights fixed, before each
+# evaluation and the final checkpoint (detectron2's PreciseBN; the paper's Appendix A computes
+# them on the training set before fine-tuning a detector). Classification only: detectors freeze BN.
+_C.TEST.PRECISE_BN = CN()
+_C.TEST.PRECISE_BN.ENABLED = False
+_C.TEST.PRECISE_BN.NUM_ITER = 200
 _C.TEST.IMS_PER_BATCH = 64
 _C.TEST.DETECTIONS_PER_IMAGE = 100
 # Classification test views: "center", "10crop" or "multiscale" (image-file datasets).

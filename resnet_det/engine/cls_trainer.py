@@ -14,7 +14,8 @@ from resnet_det.data.batches import ImageBatch, ViewBatch
 from resnet_det.data.catalog import dataset_metadata
 from resnet_det.data.classification import build_eval_batches, build_train_batches, load_classification_dataset
 from resnet_det.data.cls_transforms import pca_lighting
-from resnet_det.engine.train_loop import StepOutput
+from resnet_det.engine import hooks
+from resnet_det.engine.train_loop import HookBase, StepOutput
 from resnet_det.engine.trainer import Trainer
 from resnet_det.evaluation.classification import ClassificationEvaluator, topk_correct
 from resnet_det.evaluation.evaluator import DatasetEvaluator
@@ -84,6 +85,22 @@ class ClassificationTrainer(Trainer):
         return (ImageBatch(pca_lighting(b.images.float(), self.cfg.INPUT.COLOR_AUG, stream.torch_generator(it),
                                         stream.local_slots), b.labels)
                 for it, b in enumerate(batches, start))
+
+    def build_hooks(self) -> list[HookBase]:
+        """The base hooks, with :class:`~resnet_det.engine.hooks.PreciseBN` before the checkpointer
+        when ``TEST.PRECISE_BN.ENABLED``."""
+        built = super().build_hooks()
+        if self.cfg.TEST.PRECISE_BN.ENABLED:
+            at = next(i for i, h in enumerate(built) if isinstance(h, hooks.PeriodicCheckpointer))
+            built.insert(at, hooks.PreciseBN(self.cfg.TEST.EVAL_PERIOD, self.model, self.precise_bn_inputs,
+                                             self.cfg.TEST.PRECISE_BN.NUM_ITER))
+        return built
+
+    def precise_bn_inputs(self) -> Iterator[torch.Tensor]:
+        """Training batches (augmented as in training), normalised as the model takes them."""
+        for batch in self.iterate_batches(self.iter + 1):
+            x = self.normalize(batch.images)
+            yield x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def losses(self, batch: ImageBatch) -> StepOutput:
         logits = self.predict(self.train_model, batch.images)

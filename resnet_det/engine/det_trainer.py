@@ -28,6 +28,9 @@ class DetectionTrainer(Trainer):
     model: C4RCNN
 
     def __init__(self, cfg: CfgNode) -> None:
+        if cfg.TEST.PRECISE_BN.ENABLED:
+            raise ValueError("TEST.PRECISE_BN is for classifiers: recompute a backbone's statistics with "
+                             "tools/train_cls.py (or tools/precise_bn.py) before fine-tuning the detector")
         register_from_config(cfg.DATASETS.REGISTER)
         self._test_datasets: dict[str, Any] = {}  # parsed once, evaluated every TEST.EVAL_PERIOD
         self.classes: tuple[str, ...] = ()  # the training set's, recorded in each checkpoint

@@ -10,7 +10,7 @@ import datetime
 import logging
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from resnet_det.engine.lr_scheduler import scheduled_lr
 from resnet_det.engine.train_loop import HookBase
 from resnet_det.evaluation.evaluator import flatten_results
 from resnet_det.utils.atomic import atomic_write_json
-from resnet_det.utils.distributed import is_main_process
+from resnet_det.utils.distributed import all_reduce_sum, get_world_size, is_main_process
 
 if TYPE_CHECKING:
     from resnet_det.engine.trainer import Trainer
@@ -156,6 +156,50 @@ class PeriodicCheckpointer(HookBase):
     def after_train(self) -> None:
         if self.trainer.completed and is_main_process():
             self.save("model_final", self.trainer.max_iter - 1)
+
+
+class PreciseBN(HookBase):
+    """Batch-norm statistics recomputed with the weights held fixed, as true averages over
+    ``num_iter`` training batches (fvcore's ``update_bn_stats``, detectron2's PreciseBN), every
+    ``period`` iterations before the last and once training completes: registered before the
+    checkpointer and the evaluation, so both see them. Each rank averages its statistics with the
+    others', so every rank keeps the same. ``inputs()`` gives fresh batches as the model takes them.
+    """
+
+    trainer: Trainer
+
+    def __init__(self, period: int, model: nn.Module, inputs: Callable[[], Iterator[torch.Tensor]],
+                 num_iter: int) -> None:
+        self.period, self.model, self.inputs, self.num_iter = period, model, inputs, num_iter
+
+    def _run(self) -> None:
+        recompute_bn_stats(self.model, self.inputs(), self.num_iter)
+
+    def after_step(self) -> None:
+        done = self.trainer.iter + 1
+        if self.period and done % self.period == 0 and done < self.trainer.max_iter:
+            self._run()
+
+    def after_train(self) -> None:
+        if self.trainer.completed:
+            self._run()
+
+
+def recompute_bn_stats(model: nn.Module, inputs: Iterator[torch.Tensor], num_iter: int) -> int:
+    """Replace the running statistics of ``model``'s training-mode batch norms by their averages
+    over ``num_iter`` batches of ``inputs`` (averaged across ranks); return how many layers."""
+    # Imported here: fvcore.nn's package import runs torch.jit.script, which warns on every start.
+    from fvcore.nn.precise_bn import get_bn_modules, update_bn_stats
+
+    layers = get_bn_modules(model)
+    if layers:
+        logger.info("recomputing the statistics of %d batch norms over %d training batches", len(layers), num_iter)
+        update_bn_stats(model, inputs, num_iter)
+        world = get_world_size()
+        for bn in layers:
+            for stat in (bn.running_mean, bn.running_var):
+                stat.copy_(all_reduce_sum(stat.clone()) / world)
+    return len(layers)
 
 
 class EvalHook(HookBase):
