@@ -18,6 +18,7 @@ from resnet_det.evaluation.voc import VOCEvaluator
 from resnet_det.modeling.detection.loading import load_detector_weights
 from resnet_det.modeling.detection.rcnn import C4RCNN, build_detector
 from resnet_det.modeling.detection.structures import Instances
+from resnet_det.modeling.detection.tta import DetectorWithTTA
 from resnet_det.utils.distributed import get_rank, get_world_size
 
 
@@ -80,7 +81,8 @@ class DetectionTrainer(Trainer):
     def inference(self, batch: DetectionBatch) -> list[Instances]:
         """Each image's detections; an image that could not be read gets none, and still counts."""
         readable = [im.to(self.device) for im in batch.images if im is not None]
-        found = iter(self.model(readable) if readable else [])
+        detector = DetectorWithTTA.from_config(self.model, self.cfg) if self.cfg.TEST.AUG.ENABLED else self.model
+        found = iter(detector(readable) if readable else [])
         return [next(found) if im is not None else Instances.empty() for im in batch.images]
 
     def build_evaluators(self, cfg: CfgNode, dataset_name: str) -> list[DatasetEvaluator]:

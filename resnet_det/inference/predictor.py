@@ -18,6 +18,7 @@ from resnet_det.inference.images import ImageLike, as_rgb_tensor
 from resnet_det.modeling.detection.loading import apply_detector_weights
 from resnet_det.modeling.detection.rcnn import build_detector
 from resnet_det.modeling.detection.structures import Instances
+from resnet_det.modeling.detection.tta import DetectorWithTTA
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_classifier
 from resnet_det.weights import WeightsFileError, load_state_dict_checked, load_weights
@@ -118,7 +119,8 @@ class Predictor:
             return []
         if self.is_classifier:
             return self._classify(images)
-        return [det.to("cpu") for det in self.model([im.to(self.device) for im in images])]
+        detector = DetectorWithTTA.from_config(self.model, self.cfg) if self.cfg.TEST.AUG.ENABLED else self.model
+        return [det.to("cpu") for det in detector([im.to(self.device) for im in images])]
 
     def test_views(self, image: np.ndarray) -> list[np.ndarray]:
         """The views (H x W x 3 uint8 RGB) whose probabilities are averaged, as the trainer tests:

@@ -47,21 +47,23 @@ class DetectionInputs(nn.Module):
         return cls(cfg.MODEL.WEIGHT_STYLE, max_size_train=cfg.INPUT.MAX_SIZE_TRAIN,
                    min_size_test=cfg.INPUT.MIN_SIZE_TEST, max_size_test=cfg.INPUT.MAX_SIZE_TEST)
 
-    def _target_shape(self, height: int, width: int, target: dict | None) -> tuple[int, int]:
+    def _target_shape(self, height: int, width: int, target: dict | None,
+                      test_size: tuple[int, int] | None) -> tuple[int, int]:
         if not self.training:
-            short, max_size = self.min_size_test, self.max_size_test
+            short, max_size = test_size or (self.min_size_test, self.max_size_test)
         else:
             short, max_size = int(target.get("short_side", 0)) if target is not None else 0, self.max_size_train
         return (height, width) if short <= 0 else shorter_side_shape(height, width, short, max_size)
 
-    def forward(self, images: Sequence[torch.Tensor],
-                targets: Sequence[dict[str, torch.Tensor]] | None = None) -> PreparedInputs:
+    def forward(self, images: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]] | None = None,
+                test_size: tuple[int, int] | None = None) -> PreparedInputs:
+        """``test_size`` (shorter side, longest side) replaces the test sizes for this call."""
         resized, sizes, scales, scaled_targets = [], [], [], []
         for i, image in enumerate(images):
             if image.dim() != 3 or image.shape[0] != 3:
                 raise ValueError(f"image {i}: expected a 3 x H x W RGB tensor, got shape {tuple(image.shape)}")
             h, w = image.shape[-2:]
-            new_h, new_w = self._target_shape(h, w, targets[i] if targets is not None else None)
+            new_h, new_w = self._target_shape(h, w, targets[i] if targets is not None else None, test_size)
             x = image[None].float()
             if (new_h, new_w) != (h, w):
                 x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)

@@ -55,11 +55,13 @@ class C4RCNN(nn.Module):
                    rpn=RPNConfig.from_config(cfg), roi_heads=ROIHeadsConfig.from_config(cfg),
                    bf16=cfg.SOLVER.AMP.ENABLED)
 
-    def forward(self, images: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]] | None = None
-                ) -> dict[str, torch.Tensor] | list[Instances]:
+    def forward(self, images: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]] | None = None,
+                test_size: tuple[int, int] | None = None) -> dict[str, torch.Tensor] | list[Instances]:
+        """Losses in training; detections in eval mode, at ``test_size`` (shorter side, longest side)
+        instead of ``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST`` when given."""
         if self.training and targets is None:
             raise ValueError("training mode needs targets; call model.eval() for inference")
-        inputs = self.inputs(images, targets)
+        inputs = self.inputs(images, targets, test_size)
         batch = inputs.tensor
         if self.backbone.stem.conv1.weight.is_contiguous(memory_format=torch.channels_last):
             batch = batch.contiguous(memory_format=torch.channels_last)
