@@ -9,6 +9,7 @@ from typing import cast
 import cv2
 import numpy as np
 import torch
+from torch import nn
 
 from resnet_det.config import CfgNode, load_config
 from resnet_det.data.catalog import dataset_classes, dataset_metadata, register_from_config
@@ -92,6 +93,8 @@ class Predictor:
                 raise WeightsFileError(f"{source} holds a backbone, not a trained detector: {len(report.missing)} "
                                        f"detector parameters (e.g. {report.missing[-1]}) would be random")
             num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
+            # The same module, so the move to the device and eval() below reach it.
+            self.detect: nn.Module = DetectorWithTTA.from_config(model, cfg) if cfg.TEST.AUG.ENABLED else model
         self.model = model.to(self.device).eval()
         self.class_names = class_names(num_classes, loaded.classes, [*cfg.DATASETS.TEST, *cfg.DATASETS.TRAIN])
 
@@ -119,8 +122,7 @@ class Predictor:
             return []
         if self.is_classifier:
             return self._classify(images)
-        detector = DetectorWithTTA.from_config(self.model, self.cfg) if self.cfg.TEST.AUG.ENABLED else self.model
-        return [det.to("cpu") for det in detector([im.to(self.device) for im in images])]
+        return [det.to("cpu") for det in self.detect([im.to(self.device) for im in images])]
 
     def test_views(self, image: np.ndarray) -> list[np.ndarray]:
         """The views (H x W x 3 uint8 RGB) whose probabilities are averaged, as the trainer tests:
