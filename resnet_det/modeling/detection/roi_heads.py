@@ -40,6 +40,10 @@ class ROIHeadsConfig:
     detections_per_image: int = 100
     mask_on: bool = False
     mask_channels: int = 256
+    # Appendix B's box refinement: a second pass from the regressed boxes, NMS 0.3 on the union, box voting.
+    box_refinement: bool = False
+    refinement_nms_thresh: float = 0.3
+    voting_iou: float = 0.5
 
     def __post_init__(self) -> None:
         check_match_rule(self.iou_thresholds, self.iou_labels, "MODEL.ROI_HEADS")
@@ -58,7 +62,19 @@ class ROIHeadsConfig:
                    bbox_reg_weights=tuple(m.ROI_BOX_HEAD.BBOX_REG_WEIGHTS),
                    score_thresh_test=m.ROI_HEADS.SCORE_THRESH_TEST, nms_thresh_test=m.ROI_HEADS.NMS_THRESH_TEST,
                    detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE, mask_on=m.MASK_ON,
-                   mask_channels=m.ROI_MASK_HEAD.CONV_DIM)
+                   mask_channels=m.ROI_MASK_HEAD.CONV_DIM, box_refinement=m.ROI_HEADS.BOX_REFINEMENT.ENABLED,
+                   refinement_nms_thresh=m.ROI_HEADS.BOX_REFINEMENT.NMS_THRESH,
+                   voting_iou=m.ROI_HEADS.BOX_REFINEMENT.VOTING_IOU)
+
+
+@dataclass
+class ClassBoxes:
+    """One image's candidates before selection: class probabilities (P x K), class-specific boxes
+    (P x K x 4) and whether each proposal's outputs are finite (P)."""
+
+    probs: torch.Tensor
+    boxes: torch.Tensor
+    finite: torch.Tensor
 
 
 @dataclass
@@ -164,9 +180,7 @@ class Res5ROIHeads(nn.Module):
             if targets is None:
                 raise ValueError("training the RoI heads needs targets")
             return self._forward_train(features, proposals, targets)
-        box_features = self._res5_features(features, proposals)
-        scores, deltas = self.box_predictor(box_features.mean(dim=(2, 3)))
-        results = self._detections(scores.float(), deltas.float(), proposals, image_sizes)
+        results = self._detections(features, proposals, image_sizes)
         if self.mask_head is not None:
             boxes = [r.boxes for r in results]
             labels = torch.cat([r.labels for r in results])
@@ -242,23 +256,50 @@ class Res5ROIHeads(nn.Module):
         logits = logits[torch.arange(len(fg), device=fg.device), classes[fg]]
         return F.binary_cross_entropy_with_logits(logits.float(), targets[fg])
 
-    def _detections(self, scores: torch.Tensor, deltas: torch.Tensor, proposals: list[torch.Tensor],
-                    image_sizes: list[tuple[int, int]]) -> list[Instances]:
-        """Softmax, class-specific decoding, score threshold, per-class NMS, top-k per image."""
+    def _class_boxes(self, scores: torch.Tensor, deltas: torch.Tensor, proposals: list[torch.Tensor],
+                     image_sizes: list[tuple[int, int]]) -> list[ClassBoxes]:
+        """Each image's class probabilities (P x K, background dropped) and class-specific boxes
+        (P x K x 4, clipped to the image), from the predictor's outputs on its proposals."""
         num_classes = self.cfg.num_classes
         probs = scores.softmax(dim=1)[:, :-1]
         props = torch.cat(proposals)
         boxes = self.box_coder.decode_single(deltas.reshape(-1, 4), props.repeat_interleave(num_classes, dim=0))
         boxes = boxes.view(-1, num_classes, 4)
-        results = []
         counts = [x.shape[0] for x in proposals]  # not len(), which an exported graph cannot take of a dynamic size
-        for p, b, size in zip(probs.split(counts), boxes.split(counts), image_sizes):
-            finite = torch.isfinite(b).all(dim=(1, 2)) & torch.isfinite(p).all(dim=1)
-            b = clip_boxes_to_image(b, size)
-            keep = (finite[:, None] & (p > self.cfg.score_thresh_test)).nonzero()
-            rows, labels = keep.unbind(1)
-            det_boxes, det_scores = b[rows, labels], p[rows, labels]
-            keep = class_wise_nms(det_boxes, det_scores, labels, self.cfg.nms_thresh_test, size)
-            keep = keep[:self.cfg.detections_per_image]
-            results.append(Instances(det_boxes[keep], det_scores[keep], labels[keep]))
-        return results
+        return [ClassBoxes(p, clip_boxes_to_image(b, size),
+                           torch.isfinite(b).all(dim=(1, 2)) & torch.isfinite(p).all(dim=1))
+                for p, b, size in zip(probs.split(counts), boxes.split(counts), image_sizes)]
+
+    def _select(self, found: ClassBoxes, size: tuple[int, int], nms_thresh: float, voting_iou: float = 0.0
+                ) -> Instances:
+        """Score threshold, per-class NMS and the top ``detections_per_image``; with ``voting_iou``,
+        each kept box becomes the score-weighted mean of the candidates of its class overlapping it
+        by at least that much (box voting, Gidaris and Komodakis 2015)."""
+        keep = (found.finite[:, None] & (found.probs > self.cfg.score_thresh_test)).nonzero()
+        rows, labels = keep.unbind(1)
+        boxes, scores = found.boxes[rows, labels], found.probs[rows, labels]
+        kept = class_wise_nms(boxes, scores, labels, nms_thresh, size)[:self.cfg.detections_per_image]
+        kept_boxes = boxes[kept]
+        if voting_iou > 0:
+            votes = (box_iou(kept_boxes, boxes) >= voting_iou) & (labels[kept][:, None] == labels[None])
+            weights = votes * scores[None]
+            kept_boxes = (weights @ boxes) / weights.sum(dim=1, keepdim=True)
+        return Instances(kept_boxes, scores[kept], labels[kept])
+
+    def _detections(self, features: torch.Tensor, proposals: list[torch.Tensor],
+                    image_sizes: list[tuple[int, int]]) -> list[Instances]:
+        """Softmax, class-specific decoding, score threshold, per-class NMS, top-k per image; with
+        box refinement (the paper's Appendix B), a second pass from each proposal's regressed box
+        of its best class, the union of both passes, NMS at ``refinement_nms_thresh`` and box voting."""
+        scores, deltas = self.box_predictor(self._res5_features(features, proposals).mean(dim=(2, 3)))
+        first = self._class_boxes(scores.float(), deltas.float(), proposals, image_sizes)
+        if not self.cfg.box_refinement:
+            return [self._select(f, size, self.cfg.nms_thresh_test) for f, size in zip(first, image_sizes)]
+        regressed = [f.boxes[torch.arange(f.boxes.shape[0], device=f.boxes.device), f.probs.argmax(dim=1)]
+                     for f in first]
+        scores, deltas = self.box_predictor(self._res5_features(features, regressed).mean(dim=(2, 3)))
+        second = self._class_boxes(scores.float(), deltas.float(), regressed, image_sizes)
+        return [self._select(ClassBoxes(torch.cat([a.probs, b.probs]), torch.cat([a.boxes, b.boxes]),
+                                        torch.cat([a.finite, b.finite])),
+                             size, self.cfg.refinement_nms_thresh, self.cfg.voting_iou)
+                for a, b, size in zip(first, second, image_sizes)]
