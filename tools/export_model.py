@@ -116,6 +116,11 @@ def classifier_inputs(predictor: Predictor, pictures: list[np.ndarray]) -> list[
 Runner = Callable[[torch.Tensor], list[torch.Tensor]]
 
 
+def _as_list(out: torch.Tensor | tuple | list) -> list[torch.Tensor]:
+    """A model's output (one tensor, or the detector's tuple) as a list of tensors."""
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
 def compare(predictor: Predictor, eager: Runner, exported: Runner, inputs: list[torch.Tensor],
             tolerance: Tolerance, what: str) -> dict:
     """Raise :class:`ExportCheckError` unless ``exported`` agrees with ``eager`` on every input;
@@ -194,8 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def eager(x: torch.Tensor) -> list[torch.Tensor]:
         with torch.inference_mode():
-            out = module(x)
-        return list(out) if isinstance(out, tuple) else [out]
+            return _as_list(module(x))
 
     start = time.perf_counter()
     program = torch.export.export(module, (inputs[0],), dynamic_shapes=dynamic, strict=False)
@@ -204,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def from_program(x: torch.Tensor) -> list[torch.Tensor]:
         with torch.no_grad():
-            out = exported_module(x)
-        return list(out) if isinstance(out, (tuple, list)) else [out]
+            return _as_list(exported_module(x))
 
     report: dict = {"config": args.config, "weights": str(args.weights or predictor.cfg.MODEL.WEIGHTS),
                     "input": {"name": "images" if predictor.is_classifier else "image", "dtype": "uint8",

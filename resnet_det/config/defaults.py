@@ -160,9 +160,6 @@ _C.SOLVER.CUDA_GRAPH = False
 
 _C.TEST = CN()
 _C.TEST.EVAL_PERIOD = 0  # 0: evaluate at the end only
-# Batch-norm statistics recomputed over NUM_ITER training batches, weights fixed, before each
-# evaluation and the final checkpoint (detectron2's PreciseBN; the paper's Appendix A computes
-# them on the training set before fine-tuning a detector). Classification only: detectors freeze BN.
 # Test-time augmentation of the detector (detectron2's TEST.AUG): every shorter side, each also
 # flipped, merged by NMS within classes. Boxes only.
 _C.TEST.AUG = CN()
@@ -170,6 +167,9 @@ _C.TEST.AUG.ENABLED = False
 _C.TEST.AUG.MIN_SIZES = (400, 500, 600, 700, 800, 900, 1000, 1100, 1200)
 _C.TEST.AUG.MAX_SIZE = 4000
 _C.TEST.AUG.FLIP = True
+# Batch-norm statistics recomputed over NUM_ITER training batches, weights fixed, before each
+# evaluation and the final checkpoint (detectron2's PreciseBN; the paper's Appendix A computes
+# them on the training set before fine-tuning a detector). Classification only: detectors freeze BN.
 _C.TEST.PRECISE_BN = CN()
 _C.TEST.PRECISE_BN.ENABLED = False
 _C.TEST.PRECISE_BN.NUM_ITER = 200

@@ -34,7 +34,6 @@ class ClassificationTrainer(Trainer):
     static_steps = True
 
     def __init__(self, cfg: CfgNode) -> None:
-        self.classes: tuple[str, ...] = ()  # the training set's, recorded in each checkpoint
         super().__init__(cfg)
         self.normalize = Normalize(cfg.MODEL.WEIGHT_STYLE).to(self.device)
         rank, world = get_rank(), get_world_size()
@@ -65,7 +64,7 @@ class ClassificationTrainer(Trainer):
         logger.info("loaded %s: %s", path, report)
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        return {"weight_style": self.cfg.MODEL.WEIGHT_STYLE, "arch": self.cfg.MODEL.ARCH, "classes": list(self.classes)}
+        return {"weight_style": self.cfg.MODEL.WEIGHT_STYLE, "arch": self.cfg.MODEL.ARCH}
 
     def predict(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         """Class scores of uint8 (or float 0-255) RGB images by ``model`` (the classifier, or its DDP wrapper)."""

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
+from torch import nn
 
 from resnet_det.config import CfgNode
 from resnet_det.data.batches import DetectionBatch
@@ -34,8 +35,10 @@ class DetectionTrainer(Trainer):
                              "tools/train_cls.py (or tools/precise_bn.py) before fine-tuning the detector")
         register_from_config(cfg.DATASETS.REGISTER)
         self._test_datasets: dict[str, Any] = {}  # parsed once, evaluated every TEST.EVAL_PERIOD
-        self.classes: tuple[str, ...] = ()  # the training set's, recorded in each checkpoint
         super().__init__(cfg)
+        # Built once: the test-time augmentation wraps the model, so it follows the training weights.
+        self.test_model: nn.Module = DetectorWithTTA.from_config(self.model, cfg) if cfg.TEST.AUG.ENABLED \
+            else self.model
 
     def build_model(self, cfg: CfgNode) -> C4RCNN:
         model = build_detector(cfg).to(self.device)
@@ -55,8 +58,7 @@ class DetectionTrainer(Trainer):
         load_detector_weights(self.model, path, strict=self.cfg.MODEL.WEIGHTS_STRICT)
 
     def checkpoint_meta(self) -> dict[str, Any]:
-        return {"weight_style": self.cfg.MODEL.WEIGHT_STYLE, "arch": f"c4_r{self.cfg.MODEL.RESNETS.DEPTH}",
-                "classes": list(self.classes)}
+        return {"weight_style": self.cfg.MODEL.WEIGHT_STYLE, "arch": f"c4_r{self.cfg.MODEL.RESNETS.DEPTH}"}
 
     def losses(self, batch: DetectionBatch) -> StepOutput:
         return StepOutput(self.train_model(batch.images, batch.targets))
@@ -81,8 +83,7 @@ class DetectionTrainer(Trainer):
     def inference(self, batch: DetectionBatch) -> list[Instances]:
         """Each image's detections; an image that could not be read gets none, and still counts."""
         readable = [im.to(self.device) for im in batch.images if im is not None]
-        detector = DetectorWithTTA.from_config(self.model, self.cfg) if self.cfg.TEST.AUG.ENABLED else self.model
-        found = iter(detector(readable) if readable else [])
+        found = iter(self.test_model(readable) if readable else [])
         return [next(found) if im is not None else Instances.empty() for im in batch.images]
 
     def build_evaluators(self, cfg: CfgNode, dataset_name: str) -> list[DatasetEvaluator]:

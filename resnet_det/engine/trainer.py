@@ -58,7 +58,8 @@ class Trainer(TrainerBase):
 
     A subclass implements :meth:`build_model`, :meth:`build_train_loader`, :meth:`losses`,
     :meth:`build_test_loader`, :meth:`inference`, :meth:`build_evaluators`,
-    :meth:`load_initial_weights` and :meth:`checkpoint_meta`.
+    :meth:`load_initial_weights` and :meth:`checkpoint_meta`; :meth:`build_train_loader` sets
+    ``classes``, the training set's class names, which every checkpoint records.
     """
 
     # Whether every training step has the same shapes and reads nothing back to the host, so that
@@ -69,6 +70,7 @@ class Trainer(TrainerBase):
     def __init__(self, cfg: CfgNode) -> None:
         super().__init__()
         self.cfg = cfg
+        self.classes: tuple[str, ...] = ()
         self.device = init_distributed(cfg.MODEL.DEVICE)
         if cfg.SOLVER.CUDA_GRAPH:
             self._check_graphable()
@@ -233,7 +235,8 @@ class Trainer(TrainerBase):
 
     def save_checkpoint(self, name: str, iteration: int) -> Path:
         """``OUTPUT_DIR/<name>.pth`` with the weights, optimizer, schedule, config and ``iteration``."""
-        return self.checkpointer.save(name, meta=self.checkpoint_meta(), iteration=iteration, config=self.cfg.dump())
+        meta = {**self.checkpoint_meta(), "classes": list(self.classes)}
+        return self.checkpointer.save(name, meta=meta, iteration=iteration, config=self.cfg.dump())
 
     def _step(self, batch: Any) -> StepOutput:
         out = self.losses(batch)

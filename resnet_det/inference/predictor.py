@@ -22,6 +22,7 @@ from resnet_det.modeling.detection.structures import Instances
 from resnet_det.modeling.detection.tta import DetectorWithTTA
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_classifier
+from resnet_det.utils.distributed import resolve_device
 from resnet_det.weights import WeightsFileError, load_state_dict_checked, load_weights
 
 
@@ -37,9 +38,11 @@ class Classification:
 def class_names(num_classes: int, recorded: Sequence[str] | None, datasets: Sequence[str]) -> tuple[str, ...]:
     """Names for ``num_classes`` outputs: those the checkpoint recorded, else those of the first of
     ``datasets`` with as many classes, else ``class 0``, ``class 1``, ..."""
-    for names in (recorded, *(dataset_classes(name) for name in datasets)):
-        if names is not None and len(names) == num_classes:
-            return tuple(names)
+    if recorded is not None and len(recorded) == num_classes:
+        return tuple(recorded)
+    for name in datasets:  # one at a time: a registered set's names cost reading its json
+        if (names := dataset_classes(name)) is not None and len(names) == num_classes:
+            return names
     return tuple(f"class {i}" for i in range(num_classes))
 
 
@@ -47,14 +50,6 @@ def is_classification_config(cfg: CfgNode) -> bool:
     """Whether ``cfg`` configures a classifier (its datasets are classification sets) rather than a detector."""
     names = [*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST]
     return bool(names) and all(dataset_metadata(n).evaluator_type == "classification" for n in names)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name} asked for but no CUDA device is available; use cpu")
-    return torch.device(name)
 
 
 class Predictor:
@@ -78,7 +73,7 @@ class Predictor:
         if not source:
             raise ValueError("no weights to predict with: pass weights= (--weights) or set MODEL.WEIGHTS")
         self.cfg, self.top_k = cfg, top_k
-        self.device = _device(device or cfg.MODEL.DEVICE)
+        self.device = resolve_device(device or cfg.MODEL.DEVICE)
         self.is_classifier = is_classification_config(cfg)
         loaded = load_weights(source)
         if self.is_classifier:

@@ -11,16 +11,23 @@ import torch.distributed as dist
 T = TypeVar("T")
 
 
+def resolve_device(name: str) -> torch.device:
+    """``name`` (``"auto"``: CUDA when available, ``"cuda"``, ``"cuda:1"``, ``"cpu"``) as a device,
+    refused when it asks for CUDA that is not there."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name} asked for but no CUDA device is available; use MODEL.DEVICE cpu")
+    return torch.device(name)
+
+
 def init_distributed(device: str) -> torch.device:
     """Join the process group that ``torchrun`` describes (if any) and return this rank's device.
 
     ``device`` is ``"auto"`` (CUDA when available), ``"cuda"`` or ``"cpu"``. NCCL on CUDA, gloo on
     the CPU. Each rank takes the GPU ``LOCAL_RANK``.
     """
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("MODEL.DEVICE is cuda but no CUDA device is available; use MODEL.DEVICE cpu")
+    device = resolve_device(device).type
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if device.startswith("cuda"):
         torch_device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))

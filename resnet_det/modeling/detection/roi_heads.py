@@ -256,14 +256,16 @@ class Res5ROIHeads(nn.Module):
         logits = logits[torch.arange(len(fg), device=fg.device), classes[fg]]
         return F.binary_cross_entropy_with_logits(logits.float(), targets[fg])
 
-    def _class_boxes(self, scores: torch.Tensor, deltas: torch.Tensor, proposals: list[torch.Tensor],
+    def _class_boxes(self, features: torch.Tensor, proposals: list[torch.Tensor],
                      image_sizes: list[tuple[int, int]]) -> list[ClassBoxes]:
         """Each image's class probabilities (P x K, background dropped) and class-specific boxes
-        (P x K x 4, clipped to the image), from the predictor's outputs on its proposals."""
+        (P x K x 4, clipped to the image), pooled from its proposals and predicted."""
         num_classes = self.cfg.num_classes
-        probs = scores.softmax(dim=1)[:, :-1]
+        scores, deltas = self.box_predictor(self._res5_features(features, proposals).mean(dim=(2, 3)))
+        probs = scores.float().softmax(dim=1)[:, :-1]
         props = torch.cat(proposals)
-        boxes = self.box_coder.decode_single(deltas.reshape(-1, 4), props.repeat_interleave(num_classes, dim=0))
+        boxes = self.box_coder.decode_single(deltas.float().reshape(-1, 4),
+                                             props.repeat_interleave(num_classes, dim=0))
         boxes = boxes.view(-1, num_classes, 4)
         counts = [x.shape[0] for x in proposals]  # not len(), which an exported graph cannot take of a dynamic size
         return [ClassBoxes(p, clip_boxes_to_image(b, size),
@@ -291,14 +293,12 @@ class Res5ROIHeads(nn.Module):
         """Softmax, class-specific decoding, score threshold, per-class NMS, top-k per image; with
         box refinement (the paper's Appendix B), a second pass from each proposal's regressed box
         of its best class, the union of both passes, NMS at ``refinement_nms_thresh`` and box voting."""
-        scores, deltas = self.box_predictor(self._res5_features(features, proposals).mean(dim=(2, 3)))
-        first = self._class_boxes(scores.float(), deltas.float(), proposals, image_sizes)
+        first = self._class_boxes(features, proposals, image_sizes)
         if not self.cfg.box_refinement:
             return [self._select(f, size, self.cfg.nms_thresh_test) for f, size in zip(first, image_sizes)]
         regressed = [f.boxes[torch.arange(f.boxes.shape[0], device=f.boxes.device), f.probs.argmax(dim=1)]
                      for f in first]
-        scores, deltas = self.box_predictor(self._res5_features(features, regressed).mean(dim=(2, 3)))
-        second = self._class_boxes(scores.float(), deltas.float(), regressed, image_sizes)
+        second = self._class_boxes(features, regressed, image_sizes)
         return [self._select(ClassBoxes(torch.cat([a.probs, b.probs]), torch.cat([a.boxes, b.boxes]),
                                         torch.cat([a.finite, b.finite])),
                              size, self.cfg.refinement_nms_thresh, self.cfg.voting_iou)
