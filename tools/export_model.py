@@ -181,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     # depend on the autocast of the machine it was exported on.
     predictor = Predictor(args.config, args.weights, device="cpu",
                           overrides=[*args.overrides, "SOLVER.AMP.ENABLED", "False"])
-    if predictor.cfg.TEST.AUG.ENABLED:
-        raise SystemExit("TEST.AUG is not exported: an exported detector runs one size; set TEST.AUG.ENABLED False")
+    test = predictor.cfg.TEST
+    if test.AUG.ENABLED or test.MULTI_SCALE.ENABLED or test.ENSEMBLE.WEIGHTS:
+        raise SystemExit("TEST.AUG, TEST.MULTI_SCALE and TEST.ENSEMBLE are not exported: an exported detector is "
+                         "one model at one size; turn them off")
     pictures = check_images(predictor, args.check_images, args.num_check)
     tolerance = Tolerance()
     if predictor.is_classifier:

@@ -88,6 +88,9 @@ _C.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 14
 # "ROIPool" (Fast R-CNN's max pooling, which the paper used); sampling ratio 0: adaptive.
 _C.MODEL.ROI_BOX_HEAD.POOLER_TYPE = "ROIAlignV2"
 _C.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 0
+# The paper's global context (Appendix B): the whole image pooled as one RoI through res5, its
+# feature concatenated to every RoI's before the box predictor (whose input doubles). Trained with it.
+_C.MODEL.ROI_BOX_HEAD.GLOBAL_CONTEXT = False
 
 _C.MODEL.ROI_MASK_HEAD = CN()
 _C.MODEL.ROI_MASK_HEAD.CONV_DIM = 256
@@ -167,6 +170,19 @@ _C.TEST.AUG.ENABLED = False
 _C.TEST.AUG.MIN_SIZES = (400, 500, 600, 700, 800, 900, 1000, 1100, 1200)
 _C.TEST.AUG.MAX_SIZE = 4000
 _C.TEST.AUG.FLIP = True
+# The paper's multi-scale testing (Appendix B): proposals at INPUT.MIN_SIZE_TEST, RoI features from
+# a pyramid of these shorter sides (longest side MAX_SIZE), each RoI pooled at the two adjacent
+# scales between which its size crosses TARGET_SIZE pixels, merged by maxout.
+_C.TEST.MULTI_SCALE = CN()
+_C.TEST.MULTI_SCALE.ENABLED = False
+_C.TEST.MULTI_SCALE.MIN_SIZES = (200, 400, 600, 800, 1000)
+_C.TEST.MULTI_SCALE.MAX_SIZE = 2000
+_C.TEST.MULTI_SCALE.TARGET_SIZE = 224
+# The paper's ensemble (Appendix B): MODEL.WEIGHTS and these detectors (same config) propose
+# together, and each classifies and regresses the union of their proposals; scores, boxes and
+# masks are averaged.
+_C.TEST.ENSEMBLE = CN()
+_C.TEST.ENSEMBLE.WEIGHTS = []
 # Batch-norm statistics recomputed over NUM_ITER training batches, weights fixed, before each
 # evaluation and the final checkpoint (detectron2's PreciseBN; the paper's Appendix A computes
 # them on the training set before fine-tuning a detector). Classification only: detectors freeze BN.

@@ -16,10 +16,10 @@ from resnet_det.engine.trainer import Trainer
 from resnet_det.evaluation.coco import COCOEvaluator
 from resnet_det.evaluation.evaluator import DatasetEvaluator
 from resnet_det.evaluation.voc import VOCEvaluator
+from resnet_det.modeling.detection.ensemble import build_test_detector
 from resnet_det.modeling.detection.loading import load_detector_weights
 from resnet_det.modeling.detection.rcnn import C4RCNN, build_detector
 from resnet_det.modeling.detection.structures import Instances
-from resnet_det.modeling.detection.tta import DetectorWithTTA
 from resnet_det.utils.distributed import get_rank, get_world_size
 
 
@@ -36,9 +36,8 @@ class DetectionTrainer(Trainer):
         register_from_config(cfg.DATASETS.REGISTER)
         self._test_datasets: dict[str, Any] = {}  # parsed once, evaluated every TEST.EVAL_PERIOD
         super().__init__(cfg)
-        # Built once: the test-time augmentation wraps the model, so it follows the training weights.
-        self.test_model: nn.Module = DetectorWithTTA.from_config(self.model, cfg) if cfg.TEST.AUG.ENABLED \
-            else self.model
+        # Built once: an ensemble or test-time augmentation wraps the model, so it follows the training weights.
+        self.test_model: nn.Module = build_test_detector(self.model, cfg)
 
     def build_model(self, cfg: CfgNode) -> C4RCNN:
         model = build_detector(cfg).to(self.device)

@@ -16,10 +16,10 @@ from resnet_det.data.catalog import dataset_classes, dataset_metadata, register_
 from resnet_det.data.classification import is_in_memory
 from resnet_det.data.cls_transforms import eval_views
 from resnet_det.inference.images import ImageLike, as_rgb_tensor
+from resnet_det.modeling.detection.ensemble import build_test_detector
 from resnet_det.modeling.detection.loading import apply_detector_weights
 from resnet_det.modeling.detection.rcnn import build_detector
 from resnet_det.modeling.detection.structures import Instances
-from resnet_det.modeling.detection.tta import DetectorWithTTA
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_classifier
 from resnet_det.utils.distributed import resolve_device
@@ -88,8 +88,8 @@ class Predictor:
                 raise WeightsFileError(f"{source} holds a backbone, not a trained detector: {len(report.missing)} "
                                        f"detector parameters (e.g. {report.missing[-1]}) would be random")
             num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
-            # The same module, so the move to the device and eval() below reach it.
-            self.detect: nn.Module = DetectorWithTTA.from_config(model, cfg) if cfg.TEST.AUG.ENABLED else model
+            # Wrapping the model on its device: ensemble members are loaded onto the same one.
+            self.detect: nn.Module = build_test_detector(model.to(self.device).eval(), cfg)
         self.model = model.to(self.device).eval()
         self.class_names = class_names(num_classes, loaded.classes, [*cfg.DATASETS.TEST, *cfg.DATASETS.TRAIN])
 

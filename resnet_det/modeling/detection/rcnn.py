@@ -2,19 +2,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from resnet_det.config import CfgNode
 from resnet_det.modeling.detection.box_ops import scale_boxes
-from resnet_det.modeling.detection.inputs import DetectionInputs
+from resnet_det.modeling.detection.inputs import DetectionInputs, PreparedInputs
 from resnet_det.modeling.detection.masks import paste_masks
-from resnet_det.modeling.detection.roi_heads import Res5ROIHeads, ROIHeadsConfig
+from resnet_det.modeling.detection.multiscale import MultiScaleConfig, PyramidRes5
+from resnet_det.modeling.detection.roi_heads import Res5Maps, Res5ROIHeads, ROIHeadsConfig
 from resnet_det.modeling.detection.rpn import RPN, RPNConfig
 from resnet_det.modeling.detection.structures import Instances
 from resnet_det.modeling.resnet import ResNet
 from resnet_det.utils.amp import bf16_autocast
+
+
+@dataclass
+class RoIInputs:
+    """A test batch ready for the RoI head: the prepared images, each one's proposals (in its
+    resized input) and the source of their RoI features."""
+
+    inputs: PreparedInputs
+    proposals: list[torch.Tensor]
+    res5: Res5Maps
 
 
 class C4RCNN(nn.Module):
@@ -31,7 +43,8 @@ class C4RCNN(nn.Module):
 
     def __init__(self, depth: int = 50, *, inputs: DetectionInputs, norm: str = "FrozenBN", freeze_at: int = 2,
                  res5_dilation: int = 1, shortcut: str = "B", zero_init_last: bool = False,
-                 rpn: RPNConfig | None = None, roi_heads: ROIHeadsConfig | None = None, bf16: bool = False) -> None:
+                 rpn: RPNConfig | None = None, roi_heads: ROIHeadsConfig | None = None, bf16: bool = False,
+                 multi_scale: MultiScaleConfig | None = None) -> None:
         super().__init__()
         self.weight_style = inputs.normalize.style.name
         stride_in_1x1 = inputs.normalize.style.stride_in_1x1
@@ -44,6 +57,7 @@ class C4RCNN(nn.Module):
                                       res5_dilation=res5_dilation, stride_in_1x1=stride_in_1x1, norm=norm,
                                       shortcut=shortcut, zero_init_last=zero_init_last)
         self.bf16 = bf16
+        self.multi_scale = multi_scale
 
     @classmethod
     def from_config(cls, cfg: CfgNode) -> C4RCNN:
@@ -53,31 +67,71 @@ class C4RCNN(nn.Module):
                    freeze_at=m.BACKBONE.FREEZE_AT, res5_dilation=m.RESNETS.RES5_DILATION,
                    shortcut=m.RESNETS.SHORTCUT or "B", zero_init_last=m.RESNETS.ZERO_INIT_LAST,
                    rpn=RPNConfig.from_config(cfg), roi_heads=ROIHeadsConfig.from_config(cfg),
-                   bf16=cfg.SOLVER.AMP.ENABLED)
+                   bf16=cfg.SOLVER.AMP.ENABLED, multi_scale=MultiScaleConfig.from_config(cfg))
+
+    @property
+    def mask_on(self) -> bool:
+        return self.roi_heads.mask_head is not None
 
     def forward(self, images: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]] | None = None,
                 test_size: tuple[int, int] | None = None) -> dict[str, torch.Tensor] | list[Instances]:
         """Losses in training; detections in eval mode, at ``test_size`` (shorter side, longest side)
         instead of ``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST`` when given."""
-        if self.training and targets is None:
+        if not self.training:
+            with bf16_autocast(self.device_type, self.bf16):
+                batch = self.roi_inputs(images, test_size)
+                detections = self.roi_heads.inference(batch.res5, batch.proposals, batch.inputs.image_sizes)
+            return self.to_input_frame(detections, batch.inputs, images)
+        if targets is None:
             raise ValueError("training mode needs targets; call model.eval() for inference")
-        inputs = self.inputs(images, targets, test_size)
-        batch = inputs.tensor
+        inputs = self.inputs(images, targets)
+        assert inputs.targets is not None
+        with bf16_autocast(self.device_type, self.bf16):
+            features = self._res4(inputs.tensor)
+            rpn = self.proposal_generator(features, inputs.image_sizes, [t["boxes"] for t in inputs.targets])
+            return {**rpn.losses, **self.roi_heads(features, rpn.proposals, inputs.image_sizes, inputs.targets)}
+
+    @property
+    def device_type(self) -> str:
+        return self.backbone.stem.conv1.weight.device.type
+
+    def _res4(self, batch: torch.Tensor) -> torch.Tensor:
         if self.backbone.stem.conv1.weight.is_contiguous(memory_format=torch.channels_last):
             batch = batch.contiguous(memory_format=torch.channels_last)
-        with bf16_autocast(batch.device.type, self.bf16):
-            features = self.backbone(batch)["res4"]
-            gt_boxes = [t["boxes"] for t in inputs.targets] if inputs.targets is not None else None
-            rpn = self.proposal_generator(features, inputs.image_sizes, gt_boxes)
-            if self.training:
-                return {**rpn.losses, **self.roi_heads(features, rpn.proposals, inputs.image_sizes, inputs.targets)}
-            detections = self.roi_heads(features, rpn.proposals, inputs.image_sizes)
+        return self.backbone(batch)["res4"]
+
+    def roi_inputs(self, images: Sequence[torch.Tensor], test_size: tuple[int, int] | None = None) -> RoIInputs:
+        """A test batch's proposals and RoI features: pooled from its res4, or with
+        ``TEST.MULTI_SCALE`` from the res4 of each pyramid level (the RPN runs at the test size)."""
+        inputs = self.inputs(images, None, test_size)
+        features = self._res4(inputs.tensor)
+        proposals = self.proposal_generator(features, inputs.image_sizes, None).proposals
+        if self.multi_scale is None:
+            return RoIInputs(inputs, proposals, self.roi_heads.res5_maps(features))
+        ms = self.multi_scale
+        levels = [self.inputs(images, None, (short, ms.max_size)) for short in ms.min_sizes]
+        res4 = [self._res4(level.tensor) for level in levels]
+        return RoIInputs(inputs, proposals, PyramidRes5.from_inputs(self.roi_heads, res4, levels, inputs,
+                                                                    ms.target_size))
+
+    def mask_probs_at(self, images: Sequence[torch.Tensor], boxes: list[torch.Tensor], labels: list[torch.Tensor],
+                      test_size: tuple[int, int] | None = None) -> list[torch.Tensor]:
+        """Each image's mask probabilities (R x 14 x 14) for given boxes (in its pixels) and labels,
+        from its features at ``test_size``: the mask pass of test-time augmentation."""
+        with bf16_autocast(self.device_type, self.bf16):
+            batch = self.roi_inputs(images, test_size)
+            scaled = [scale_boxes(b, sx, sy) for b, (sx, sy) in zip(boxes, batch.inputs.scales)]
+            probs = self.roi_heads.mask_probs(batch.res5, scaled, torch.cat(labels))
+        return list(probs.split([b.shape[0] for b in boxes]))
+
+    def to_input_frame(self, detections: list[Instances], inputs: PreparedInputs,
+                       images: Sequence[torch.Tensor]) -> list[Instances]:
+        """Each image's detections back to its own pixels (clipped), masks pasted at its resolution."""
         return [self._to_input_frame(det, scale, image.shape[-2:])
                 for det, scale, image in zip(detections, inputs.scales, images)]
 
     @staticmethod
     def _to_input_frame(det: Instances, scale: tuple[float, float], size: tuple[int, int]) -> Instances:
-        """Boxes back to the caller's image pixels (clipped), masks pasted at that resolution."""
         sx, sy = scale
         boxes = scale_boxes(det.boxes, 1 / sx, 1 / sy)
         height, width = int(size[0]), int(size[1])

@@ -1,7 +1,9 @@
 """The C4 RoI head: a pooler on res4, res5 (strided) and global pooling per RoI, box and mask predictors."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -19,6 +21,10 @@ from resnet_det.modeling.resnet import build_stage, stage_specs
 # detectron2's names: RoIAlign with the half-pixel shift (V2, its default) or without it, and the
 # quantising max pooling of Fast R-CNN, which the paper's detectors used.
 POOLER_TYPES = ("ROIAlignV2", "ROIAlign", "ROIPool")
+
+# Each image's boxes (in its resized input) -> their res5 maps, R x C x 7 x 7: pooled from one
+# feature map, or from an image pyramid (multi-scale testing).
+Res5Maps = Callable[[list[torch.Tensor]], torch.Tensor]
 
 
 @dataclass
@@ -44,6 +50,8 @@ class ROIHeadsConfig:
     box_refinement: bool = False
     refinement_nms_thresh: float = 0.3
     voting_iou: float = 0.5
+    # Appendix B's global context: the whole image pooled through res5, concatenated to each RoI's feature.
+    global_context: bool = False
 
     def __post_init__(self) -> None:
         check_match_rule(self.iou_thresholds, self.iou_labels, "MODEL.ROI_HEADS")
@@ -64,7 +72,8 @@ class ROIHeadsConfig:
                    detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE, mask_on=m.MASK_ON,
                    mask_channels=m.ROI_MASK_HEAD.CONV_DIM, box_refinement=m.ROI_HEADS.BOX_REFINEMENT.ENABLED,
                    refinement_nms_thresh=m.ROI_HEADS.BOX_REFINEMENT.NMS_THRESH,
-                   voting_iou=m.ROI_HEADS.BOX_REFINEMENT.VOTING_IOU)
+                   voting_iou=m.ROI_HEADS.BOX_REFINEMENT.VOTING_IOU,
+                   global_context=m.ROI_BOX_HEAD.GLOBAL_CONTEXT)
 
 
 @dataclass
@@ -142,6 +151,46 @@ def build_res5_head(depth: int, *, stride_in_1x1: bool, norm: str, res5_dilation
     return res5, spec.out_channels
 
 
+def whole_image_boxes(image_sizes: list[tuple[int, int]], like: torch.Tensor) -> list[torch.Tensor]:
+    """One box per image covering all of it (the RoI of the global context)."""
+    return [like.new_tensor([[0.0, 0.0, float(w), float(h)]]) for h, w in image_sizes]
+
+
+def select_detections(found: ClassBoxes, size: tuple[int, int], cfg: ROIHeadsConfig, nms_thresh: float,
+                      voting_iou: float = 0.0) -> Instances:
+    """Score threshold, per-class NMS and the top ``detections_per_image``; with ``voting_iou``,
+    each kept box becomes the score-weighted mean of the candidates of its class overlapping it
+    by at least that much (box voting, Gidaris and Komodakis 2015)."""
+    keep = (found.finite[:, None] & (found.probs > cfg.score_thresh_test)).nonzero()
+    rows, labels = keep.unbind(1)
+    boxes, scores = found.boxes[rows, labels], found.probs[rows, labels]
+    kept = class_wise_nms(boxes, scores, labels, nms_thresh, size)[:cfg.detections_per_image]
+    kept_boxes = boxes[kept]
+    if voting_iou > 0:
+        votes = (box_iou(kept_boxes, boxes) >= voting_iou) & (labels[kept][:, None] == labels[None])
+        weights = votes * scores[None]
+        kept_boxes = (weights @ boxes) / weights.sum(dim=1, keepdim=True)
+    return Instances(kept_boxes, scores[kept], labels[kept])
+
+
+def detect(score: Callable[[list[torch.Tensor]], list[ClassBoxes]], proposals: list[torch.Tensor],
+           image_sizes: list[tuple[int, int]], cfg: ROIHeadsConfig) -> list[Instances]:
+    """Detections from ``score`` (each image's boxes -> its :class:`ClassBoxes`): selection of the
+    scored proposals; with box refinement (the paper's Appendix B), a second pass from each
+    proposal's regressed box of its best class, the union of both passes, NMS at
+    ``refinement_nms_thresh`` and box voting. ``score`` is one head's, or an ensemble's average."""
+    first = score(proposals)
+    if not cfg.box_refinement:
+        return [select_detections(f, size, cfg, cfg.nms_thresh_test) for f, size in zip(first, image_sizes)]
+    regressed = [f.boxes[torch.arange(f.boxes.shape[0], device=f.boxes.device), f.probs.argmax(dim=1)]
+                 for f in first]
+    second = score(regressed)
+    return [select_detections(ClassBoxes(torch.cat([a.probs, b.probs]), torch.cat([a.boxes, b.boxes]),
+                                         torch.cat([a.finite, b.finite])),
+                              size, cfg, cfg.refinement_nms_thresh, cfg.voting_iou)
+            for a, b, size in zip(first, second, image_sizes)]
+
+
 class Res5ROIHeads(nn.Module):
     """res5 as the per-RoI head, in the block type of the trunk's depth (basic for 18/34)."""
 
@@ -152,25 +201,40 @@ class Res5ROIHeads(nn.Module):
         self.cfg = cfg
         self.res5, out_ch = build_res5_head(depth, stride_in_1x1=stride_in_1x1, norm=norm, res5_dilation=res5_dilation,
                                             zero_init_last=zero_init_last, shortcut=shortcut)
-        self.box_predictor = FastRCNNOutputLayers(out_ch, cfg.num_classes)
+        self.box_predictor = FastRCNNOutputLayers(out_ch * (2 if cfg.global_context else 1), cfg.num_classes)
         self.mask_head = MaskHead(out_ch, cfg.mask_channels, cfg.num_classes) if cfg.mask_on else None
         self.spatial_scale = 1.0 / feature_stride
         self.box_coder = box_coder(cfg.bbox_reg_weights)
 
-    def _res5_features(self, features: torch.Tensor, boxes: list[torch.Tensor]) -> torch.Tensor:
-        """The pooler (POOLER_TYPE, 14x14) on res4, then res5: R x C x 7 x 7.
+    def pooled_res5(self, features: torch.Tensor, rois: list[torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        """The pooler (POOLER_TYPE, 14x14) on res4 at the given RoIs (per-image boxes, or K x 5 rows
+        of batch index and box), then res5: K x C x 7 x 7.
 
         Boxes stay float32 even under bf16 autocast: bf16 keeps 8 mantissa bits, which would move a
         box edge near x = 1200 by up to 4 pixels.
         """
         size, cfg = self.cfg.pooler_resolution, self.cfg
-        rois = [b.float() for b in boxes]
+        rois = rois.float() if isinstance(rois, torch.Tensor) else [b.float() for b in rois]
         if cfg.pooler_type == "ROIPool":
             x = roi_pool(features.float(), rois, (size, size), self.spatial_scale)
         else:
             x = roi_align(features.float(), rois, (size, size), self.spatial_scale,
                           sampling_ratio=cfg.pooler_sampling_ratio, aligned=cfg.pooler_type == "ROIAlignV2")
         return self.res5(x)
+
+    def res5_maps(self, features: torch.Tensor) -> Res5Maps:
+        """The single-scale source of RoI features: pooled from ``features``."""
+        return partial(self.pooled_res5, features)
+
+    def _box_features(self, maps: torch.Tensor, res5: Res5Maps, counts: list[int],
+                      image_sizes: list[tuple[int, int]]) -> torch.Tensor:
+        """RoI features for the predictor: each RoI's res5 maps averaged, followed by its image's
+        whole-image feature when global context is on."""
+        pooled = maps.mean(dim=(2, 3))
+        if not self.cfg.global_context:
+            return pooled
+        context = res5(whole_image_boxes(image_sizes, pooled)).mean(dim=(2, 3))
+        return torch.cat([pooled, context.repeat_interleave(torch.tensor(counts, device=pooled.device), dim=0)], 1)
 
     def forward(self, features: torch.Tensor, proposals: list[torch.Tensor], image_sizes: list[tuple[int, int]],
                 targets: list[dict[str, torch.Tensor]] | None = None) -> dict[str, torch.Tensor] | list[Instances]:
@@ -179,20 +243,28 @@ class Res5ROIHeads(nn.Module):
         if self.training:
             if targets is None:
                 raise ValueError("training the RoI heads needs targets")
-            return self._forward_train(features, proposals, targets)
-        results = self._detections(features, proposals, image_sizes)
+            return self._forward_train(features, proposals, image_sizes, targets)
+        return self.inference(self.res5_maps(features), proposals, image_sizes)
+
+    def inference(self, res5: Res5Maps, proposals: list[torch.Tensor],
+                  image_sizes: list[tuple[int, int]]) -> list[Instances]:
+        """Detections (and mask probabilities) of ``proposals`` from the RoI features ``res5`` gives."""
+        results = detect(partial(self.class_boxes, res5, image_sizes=image_sizes), proposals, image_sizes, self.cfg)
         if self.mask_head is not None:
-            boxes = [r.boxes for r in results]
             labels = torch.cat([r.labels for r in results])
-            # An exported graph has no branch on the count; its mask head runs on zero RoIs too.
-            if torch.compiler.is_exporting() or len(labels):
-                logits = self.mask_head(self._res5_features(features, boxes))
-            else:
-                logits = features.new_zeros((0, self.cfg.num_classes, 14, 14))
-            probs = logits[torch.arange(labels.shape[0], device=labels.device), labels].float().sigmoid()
-            for r, p in zip(results, probs.split([b.shape[0] for b in boxes])):
-                r.masks = p
+            attach_masks(results, self.mask_probs(res5, [r.boxes for r in results], labels))
         return results
+
+    def mask_probs(self, res5: Res5Maps, boxes: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        """Each box's mask probabilities for its label, R x 14 x 14."""
+        if self.mask_head is None:
+            raise ValueError("this head has no mask head (MODEL.MASK_ON False)")
+        # An exported graph has no branch on the count; its mask head runs on zero RoIs too.
+        if torch.compiler.is_exporting() or len(labels):
+            logits = self.mask_head(res5(boxes))
+        else:
+            logits = labels.new_zeros((0, self.cfg.num_classes, 14, 14), dtype=torch.float32)
+        return logits[torch.arange(labels.shape[0], device=labels.device), labels].float().sigmoid()
 
     def _sample(self, proposals: list[torch.Tensor], targets: list[dict[str, torch.Tensor]]) -> list[SampledRoIs]:
         """Match proposals (plus the ground truth) to targets and sample each image's RoIs for the
@@ -216,12 +288,14 @@ class Res5ROIHeads(nn.Module):
         return sampled
 
     def _forward_train(self, features: torch.Tensor, proposals: list[torch.Tensor],
-                       targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+                       image_sizes: list[tuple[int, int]], targets: list[dict[str, torch.Tensor]]
+                       ) -> dict[str, torch.Tensor]:
         sampled = self._sample(proposals, targets)
         boxes = [s.boxes for s in sampled]
         classes = torch.cat([s.classes for s in sampled])
-        box_features = self._res5_features(features, boxes)
-        scores, deltas = self.box_predictor(box_features.mean(dim=(2, 3)))
+        box_features = self.pooled_res5(features, boxes)
+        scores, deltas = self.box_predictor(self._box_features(box_features, self.res5_maps(features),
+                                                               [b.shape[0] for b in boxes], image_sizes))
         fg = classes < self.cfg.num_classes
         # Regression targets for every sampled RoI, zeroed and masked out on the background: no
         # boolean indexing, so no wait for the device to count the foreground.
@@ -256,50 +330,25 @@ class Res5ROIHeads(nn.Module):
         logits = logits[torch.arange(len(fg), device=fg.device), classes[fg]]
         return F.binary_cross_entropy_with_logits(logits.float(), targets[fg])
 
-    def _class_boxes(self, features: torch.Tensor, proposals: list[torch.Tensor],
-                     image_sizes: list[tuple[int, int]]) -> list[ClassBoxes]:
+    def class_boxes(self, res5: Res5Maps, proposals: list[torch.Tensor],
+                    image_sizes: list[tuple[int, int]]) -> list[ClassBoxes]:
         """Each image's class probabilities (P x K, background dropped) and class-specific boxes
-        (P x K x 4, clipped to the image), pooled from its proposals and predicted."""
+        (P x K x 4, clipped to the image), predicted from its proposals' RoI features."""
         num_classes = self.cfg.num_classes
-        scores, deltas = self.box_predictor(self._res5_features(features, proposals).mean(dim=(2, 3)))
+        counts = [x.shape[0] for x in proposals]  # not len(), which an exported graph cannot take of a dynamic size
+        features = self._box_features(res5(proposals), res5, counts, image_sizes)
+        scores, deltas = self.box_predictor(features)
         probs = scores.float().softmax(dim=1)[:, :-1]
         props = torch.cat(proposals)
         boxes = self.box_coder.decode_single(deltas.float().reshape(-1, 4),
                                              props.repeat_interleave(num_classes, dim=0))
         boxes = boxes.view(-1, num_classes, 4)
-        counts = [x.shape[0] for x in proposals]  # not len(), which an exported graph cannot take of a dynamic size
         return [ClassBoxes(p, clip_boxes_to_image(b, size),
                            torch.isfinite(b).all(dim=(1, 2)) & torch.isfinite(p).all(dim=1))
                 for p, b, size in zip(probs.split(counts), boxes.split(counts), image_sizes)]
 
-    def _select(self, found: ClassBoxes, size: tuple[int, int], nms_thresh: float, voting_iou: float = 0.0
-                ) -> Instances:
-        """Score threshold, per-class NMS and the top ``detections_per_image``; with ``voting_iou``,
-        each kept box becomes the score-weighted mean of the candidates of its class overlapping it
-        by at least that much (box voting, Gidaris and Komodakis 2015)."""
-        keep = (found.finite[:, None] & (found.probs > self.cfg.score_thresh_test)).nonzero()
-        rows, labels = keep.unbind(1)
-        boxes, scores = found.boxes[rows, labels], found.probs[rows, labels]
-        kept = class_wise_nms(boxes, scores, labels, nms_thresh, size)[:self.cfg.detections_per_image]
-        kept_boxes = boxes[kept]
-        if voting_iou > 0:
-            votes = (box_iou(kept_boxes, boxes) >= voting_iou) & (labels[kept][:, None] == labels[None])
-            weights = votes * scores[None]
-            kept_boxes = (weights @ boxes) / weights.sum(dim=1, keepdim=True)
-        return Instances(kept_boxes, scores[kept], labels[kept])
 
-    def _detections(self, features: torch.Tensor, proposals: list[torch.Tensor],
-                    image_sizes: list[tuple[int, int]]) -> list[Instances]:
-        """Softmax, class-specific decoding, score threshold, per-class NMS, top-k per image; with
-        box refinement (the paper's Appendix B), a second pass from each proposal's regressed box
-        of its best class, the union of both passes, NMS at ``refinement_nms_thresh`` and box voting."""
-        first = self._class_boxes(features, proposals, image_sizes)
-        if not self.cfg.box_refinement:
-            return [self._select(f, size, self.cfg.nms_thresh_test) for f, size in zip(first, image_sizes)]
-        regressed = [f.boxes[torch.arange(f.boxes.shape[0], device=f.boxes.device), f.probs.argmax(dim=1)]
-                     for f in first]
-        second = self._class_boxes(features, regressed, image_sizes)
-        return [self._select(ClassBoxes(torch.cat([a.probs, b.probs]), torch.cat([a.boxes, b.boxes]),
-                                        torch.cat([a.finite, b.finite])),
-                             size, self.cfg.refinement_nms_thresh, self.cfg.voting_iou)
-                for a, b, size in zip(first, second, image_sizes)]
+def attach_masks(results: list[Instances], probs: torch.Tensor) -> None:
+    """Hand each image's detections its rows of ``probs`` (all images' masks, in order)."""
+    for r, p in zip(results, probs.split([r.boxes.shape[0] for r in results])):
+        r.masks = p

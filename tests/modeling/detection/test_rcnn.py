@@ -190,7 +190,7 @@ def test_pooler_type_picks_the_pooling(pooler, reference, tiny_cfg):
     boxes = [torch.tensor([[3.0, 5, 90, 70], [40.5, 10.25, 60, 33]])]
     with torch.no_grad():
         expected = model.roi_heads.res5(reference(features, boxes))
-        assert torch.equal(model.roi_heads._res5_features(features, boxes), expected)
+        assert torch.equal(model.roi_heads.pooled_res5(features, boxes), expected)
 
 
 def test_an_unknown_pooler_is_refused(tiny_cfg):

@@ -1,17 +1,23 @@
 import pytest
 import torch
 
+from resnet_det.modeling.detection.masks import paste_masks
 from resnet_det.modeling.detection.rcnn import build_detector
 from resnet_det.modeling.detection.tta import DetectorWithTTA, TTAConfig, flip_boxes
 
 
-@pytest.fixture
-def detector(detector_cfg):
+def _detector(detector_cfg, mask_on=False):
     cfg = detector_cfg(**{"MODEL.RESNETS.DEPTH": 18, "MODEL.RESNETS.NORM": "GN", "MODEL.BACKBONE.FREEZE_AT": 0,
                           "MODEL.ROI_HEADS.NUM_CLASSES": 3, "INPUT.MIN_SIZE_TEST": 96, "INPUT.MAX_SIZE_TEST": 400,
-                          "MODEL.RPN.POST_NMS_TOPK_TEST": 100, "MODEL.ROI_HEADS.SCORE_THRESH_TEST": 0.0})
+                          "MODEL.RPN.POST_NMS_TOPK_TEST": 100, "MODEL.ROI_HEADS.SCORE_THRESH_TEST": 0.0,
+                          "MODEL.MASK_ON": mask_on})
     torch.manual_seed(0)
     return build_detector(cfg).eval()
+
+
+@pytest.fixture
+def detector(detector_cfg):
+    return _detector(detector_cfg)
 
 
 @pytest.fixture
@@ -67,7 +73,28 @@ def test_sizes_and_flips_are_merged_from_every_pass(detector, image):
     assert merged.scores[0] == max(p.scores.max() for p in passes if len(p))  # the best of all passes survives
 
 
-def test_mask_rcnn_is_refused(detector_cfg):
-    cfg = detector_cfg(**{"MODEL.RESNETS.DEPTH": 18, "MODEL.MASK_ON": True})
-    with pytest.raises(ValueError, match="box detection only"):
-        DetectorWithTTA.from_config(build_detector(cfg), cfg)
+def test_one_size_without_flip_gives_the_detectors_masks(detector_cfg, image):
+    detector = _detector(detector_cfg, mask_on=True)
+    with torch.no_grad():
+        plain = detector([image])[0]
+        tta = DetectorWithTTA(detector, TTAConfig(min_sizes=(96,), max_size=400, flip=False))([image])[0]
+    assert len(plain) > 0 and tta.masks is not None and tta.masks.any()
+    # The same boxes, mapped to the resized input and back: masks equal up to pixels at the threshold.
+    assert (tta.masks != plain.masks).float().mean() < 1e-3
+
+
+def test_masks_average_every_version_flipped_back(detector_cfg, image):
+    detector = _detector(detector_cfg, mask_on=True)
+    cfg = TTAConfig(min_sizes=(80, 112), max_size=400, flip=True)
+    width = image.shape[-1]
+    with torch.no_grad():
+        det = DetectorWithTTA(detector, cfg)([image])[0]
+        probs = []
+        for short in cfg.min_sizes:
+            probs.append(detector.mask_probs_at([image], [det.boxes], [det.labels], (short, 400))[0])
+            flipped = detector.mask_probs_at([image.flip(-1)], [flip_boxes(det.boxes, width)], [det.labels],
+                                             (short, 400))[0]
+            probs.append(flipped.flip(-1))
+    expected = paste_masks(torch.stack(probs).mean(dim=0), det.boxes, *image.shape[-2:])
+    assert det.masks is not None and expected.any() and torch.equal(det.masks, expected)
+    assert not torch.equal(expected, paste_masks(probs[0], det.boxes, *image.shape[-2:]))
