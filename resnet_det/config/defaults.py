@@ -123,6 +123,10 @@ _C.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice"
 _C.INPUT.MAX_SIZE_TRAIN = 1333
 _C.INPUT.MIN_SIZE_TEST = 800  # 0: do not resize
 _C.INPUT.MAX_SIZE_TEST = 1333
+# How detectors resize: "torch", antialiased bilinear on floats on the model's device; or "pil",
+# detectron2's ResizeShortestEdge exactly (PIL bilinear on the uint8 image, on the CPU), for the
+# same detections as detectron2 from the same weights.
+_C.INPUT.RESIZE = "torch"
 _C.INPUT.RANDOM_FLIP = True
 # Classification only: training crop; in-memory datasets (CIFAR) pad by PAD and crop back.
 _C.INPUT.CROP_SIZE = 224

@@ -20,3 +20,14 @@ def shorter_side_shape(height: int, width: int, short: int, max_size: int | None
         factor = max_size / max(new_h, new_w)
         new_h, new_w = new_h * factor, new_w * factor
     return int(new_h + 0.5), int(new_w + 0.5)
+
+
+def resize_like_pil(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A uint8 3 x H x W image resized as detectron2's ``ResizeTransform`` does: PIL's bilinear
+    filter (antialiased when shrinking) on the uint8 pixels, rounded to uint8; on the CPU, returned
+    on the image's device."""
+    from PIL import Image
+
+    pil = Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).cpu().numpy()))
+    resized = np.array(pil.resize((width, height), Image.Resampling.BILINEAR))
+    return hwc_to_chw(resized).to(image.device)

@@ -12,7 +12,9 @@ from torch import nn
 from resnet_det.config import CfgNode
 from resnet_det.modeling.detection.box_ops import scale_boxes
 from resnet_det.modeling.preprocess import Normalize
-from resnet_det.utils.images import shorter_side_shape
+from resnet_det.utils.images import resize_like_pil, shorter_side_shape
+
+RESIZE_MODES = ("torch", "pil")
 
 
 @dataclass
@@ -32,20 +34,36 @@ class DetectionInputs(nn.Module):
     Testing resizes each image's shorter side to ``min_size_test`` (0: no resizing). Training
     resizes it to its target's ``short_side``, which the data loader draws from the seed
     (``INPUT.MIN_SIZE_TRAIN``), and keeps the image's size when a target has none. The longer side
-    is capped at ``max_size_train`` / ``max_size_test``.
+    is capped at ``max_size_train`` / ``max_size_test``. ``resize`` is ``"torch"`` (antialiased
+    bilinear on floats) or ``"pil"`` (detectron2's PIL resize of the uint8 image, on the CPU).
     """
 
     def __init__(self, weight_style: str, max_size_train: int = 1333, min_size_test: int = 800,
-                 max_size_test: int = 1333) -> None:
+                 max_size_test: int = 1333, resize: str = "torch") -> None:
         super().__init__()
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"INPUT.RESIZE must be one of {RESIZE_MODES}, got {resize!r}")
         self.normalize = Normalize(weight_style)
         self.max_size_train = max_size_train
         self.min_size_test, self.max_size_test = min_size_test, max_size_test
+        self.resize = resize
 
     @classmethod
     def from_config(cls, cfg: CfgNode) -> DetectionInputs:
         return cls(cfg.MODEL.WEIGHT_STYLE, max_size_train=cfg.INPUT.MAX_SIZE_TRAIN,
-                   min_size_test=cfg.INPUT.MIN_SIZE_TEST, max_size_test=cfg.INPUT.MAX_SIZE_TEST)
+                   min_size_test=cfg.INPUT.MIN_SIZE_TEST, max_size_test=cfg.INPUT.MAX_SIZE_TEST,
+                   resize=cfg.INPUT.RESIZE)
+
+    def _resized(self, image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """1 x 3 x ``height`` x ``width`` floats (0-255) of a 3 x H x W image."""
+        if image.shape[-2:] == (height, width):
+            return image[None].float()
+        if self.resize == "pil":
+            if image.dtype != torch.uint8:
+                raise ValueError(f"INPUT.RESIZE pil resizes uint8 images; got {image.dtype}")
+            return resize_like_pil(image, height, width)[None].float()
+        return F.interpolate(image[None].float(), size=(height, width), mode="bilinear", align_corners=False,
+                             antialias=True)
 
     def _target_shape(self, height: int, width: int, target: dict | None,
                       test_size: tuple[int, int] | None) -> tuple[int, int]:
@@ -64,10 +82,7 @@ class DetectionInputs(nn.Module):
                 raise ValueError(f"image {i}: expected a 3 x H x W RGB tensor, got shape {tuple(image.shape)}")
             h, w = image.shape[-2:]
             new_h, new_w = self._target_shape(h, w, targets[i] if targets is not None else None, test_size)
-            x = image[None].float()
-            if (new_h, new_w) != (h, w):
-                x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)
-            resized.append(self.normalize(x)[0])
+            resized.append(self.normalize(self._resized(image, new_h, new_w))[0])
             sizes.append((new_h, new_w))
             scale = (new_w / w, new_h / h)
             scales.append(scale)

@@ -59,7 +59,7 @@ def apply_detector_weights(model: C4RCNN, weights: Weights, path: str, strict: b
     skipped = [k for k, v in state.items() if not strict and is_detector and k.startswith(CLASS_PREDICTORS)
                and k in own and own[k].shape != v.shape]
     for key in skipped:
-        logger.warning("%s: skipping %s (checkpoint %s, model %s): another number of classes", path, key,
+        logger.warning("%s: skipping %s (checkpoint %s, model %s): other classes, or global context", path, key,
                        tuple(state[key].shape), tuple(own[key].shape))
     report = load_state_dict_checked(model, {k: v for k, v in state.items() if k not in skipped}, strict=False,
                                      source=str(path))

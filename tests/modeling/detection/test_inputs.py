@@ -1,7 +1,10 @@
 """Detector input resizing keeps boxes on the same pixels, for any image size and target size."""
+import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from resnet_det.modeling.detection.inputs import DetectionInputs
 from resnet_det.utils.images import shorter_side_shape
@@ -41,3 +44,24 @@ def test_boxes_scale_with_their_image(height, width, short, data):
     tx, ty = max(0.5 * sx, 1) + 0.5, max(0.5 * sy, 1) + 0.5
     assert box[0] - tx <= xs.min() <= box[0] + tx and box[2] - tx <= xs.max() + 1 <= box[2] + tx
     assert box[1] - ty <= ys.min() <= box[1] + ty and box[3] - ty <= ys.max() + 1 <= box[3] + ty
+
+
+@pytest.mark.parametrize("size", [(120, 90), (61, 47)], ids=["shrink", "enlarge"])
+def test_pil_resize_is_detectron2s(size):
+    g = torch.Generator().manual_seed(0)
+    image = torch.randint(0, 256, (3, 83, 101), dtype=torch.uint8, generator=g)
+    short = min(size)
+    new_h, new_w = shorter_side_shape(83, 101, short, 1333)
+    # detectron2's ResizeTransform.apply_image on a uint8 image: PIL bilinear, kept uint8.
+    expected = np.array(Image.fromarray(image.permute(1, 2, 0).numpy()).resize((new_w, new_h), Image.BILINEAR))
+    pil = DetectionInputs("torchvision", min_size_test=short, resize="pil").eval()
+    unnormalised = pil([image]).tensor * pil.normalize.std + pil.normalize.mean
+    torch.testing.assert_close(unnormalised[0], torch.from_numpy(expected).permute(2, 0, 1).float(), atol=1e-3, rtol=0)
+    ours = DetectionInputs("torchvision", min_size_test=short).eval()
+    differ = (ours([image]).tensor * ours.normalize.std + ours.normalize.mean - unnormalised).abs()
+    assert 0 < differ.max() <= 1.0  # the float resize: within a grey level of PIL's rounded one
+
+
+def test_pil_resize_refuses_float_images():
+    with pytest.raises(ValueError, match="uint8"):
+        DetectionInputs("torchvision", min_size_test=40, resize="pil").eval()([torch.rand(3, 30, 30)])
