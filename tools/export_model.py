@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     pictures = check_images(predictor, args.check_images, args.num_check)
     tolerance = Tolerance()
     if predictor.is_classifier:
-        module: torch.nn.Module = ExportableClassifier(predictor.model, predictor.cfg.MODEL.WEIGHT_STYLE)
+        module: torch.nn.Module = ExportableClassifier(predictor.model, predictor.normalize)
         inputs = classifier_inputs(predictor, pictures)
         outputs = ["probabilities"]
         dynamic = {"images": {0: torch.export.Dim("batch", min=1, max=4096)}}

@@ -73,9 +73,11 @@ def fig7(checkpoints: list[str], dataset: str, root: str, num_images: int, out: 
         weights = load_weights(path)
         if weights.arch is None:
             raise ValueError(f"{path}: cannot tell the architecture; train it with tools/train_cls.py")
-        model = build_model(weights.arch, num_classes=len(data.classes))
+        mean = weights.state_dict.get("stem.pixel_mean")  # trained with INPUT.NORMALIZE per_pixel_mean
+        extra = {} if mean is None else {"mean_image_size": mean.shape[-1]}
+        model = build_model(weights.arch, num_classes=len(data.classes), **extra)
         load_state_dict_checked(model, weights.state_dict, source=path)
-        inputs = Normalize(weights.weight_style or "torchvision")(images)
+        inputs = Normalize(weights.weight_style or "torchvision", per_pixel_mean=mean is not None)(images)
         stds[pretty_name(weights.arch)] = response_stds(model, inputs)
     plot_fig7(stds, out)
     return stds

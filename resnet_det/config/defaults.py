@@ -128,6 +128,9 @@ _C.INPUT.MAX_SIZE_TEST = 1333
 # same detections as detectron2 from the same weights.
 _C.INPUT.RESIZE = "torch"
 _C.INPUT.RANDOM_FLIP = True
+# Classification only: "style" subtracts MODEL.WEIGHT_STYLE's mean and divides by its std;
+# "per_pixel_mean" subtracts the training set's mean image (CIFAR nets, Sec. 4.2), on the 0-255 scale.
+_C.INPUT.NORMALIZE = "style"
 # Classification only: training crop; in-memory datasets (CIFAR) pad by PAD and crop back.
 _C.INPUT.CROP_SIZE = 224
 _C.INPUT.PAD = 0

@@ -5,6 +5,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -12,7 +13,13 @@ from torch import nn
 from resnet_det.config import CfgNode
 from resnet_det.data.batches import ImageBatch, ViewBatch
 from resnet_det.data.catalog import dataset_metadata
-from resnet_det.data.classification import build_eval_batches, build_train_batches, load_classification_dataset
+from resnet_det.data.classification import (
+    ArrayDataset,
+    FileDataset,
+    build_eval_batches,
+    build_train_batches,
+    load_classification_dataset,
+)
 from resnet_det.data.cls_transforms import pca_lighting
 from resnet_det.engine import hooks
 from resnet_det.engine.train_loop import HookBase, StepOutput
@@ -35,7 +42,7 @@ class ClassificationTrainer(Trainer):
 
     def __init__(self, cfg: CfgNode) -> None:
         super().__init__(cfg)
-        self.normalize = Normalize(cfg.MODEL.WEIGHT_STYLE).to(self.device)
+        self.normalize = Normalize.from_config(cfg).to(self.device)
         rank, world = get_rank(), get_world_size()
         # Loaded (in-memory sets onto the device) once, and now, so a missing test set stops the run at start.
         self._test_sources = {name: build_eval_batches(cfg, load_classification_dataset(name, cfg.DATASETS.ROOT),
@@ -57,7 +64,24 @@ class ClassificationTrainer(Trainer):
             raise ValueError(f"{cfg.DATASETS.TRAIN[0]} has {len(train.classes)} classes but "
                              f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES}")
         self.classes = tuple(train.classes)
+        self._set_mean_image(train)
         return build_train_batches(cfg, train, self.device, get_rank(), get_world_size())
+
+    def _set_mean_image(self, train: ArrayDataset | FileDataset) -> None:
+        """Fill a per-pixel-mean network's mean image from the training set: the same on every
+        rank and at every resume, so a checkpoint's own equals it."""
+        mean = getattr(getattr(self.model, "stem", None), "pixel_mean", None)
+        if mean is None:
+            return
+        if not isinstance(train, ArrayDataset):
+            raise ValueError(f"INPUT.NORMALIZE per_pixel_mean needs an in-memory training set (CIFAR), "
+                             f"not the image files of {self.cfg.DATASETS.TRAIN[0]}")
+        image = train.images.sum(axis=0, dtype=np.float64) / len(train.images)  # H x W x 3, no float copy of the set
+        if image.shape[:2] != tuple(mean.shape[1:]):
+            raise ValueError(f"{self.cfg.DATASETS.TRAIN[0]}: images of {image.shape[:2]} but INPUT.CROP_SIZE "
+                             f"{mean.shape[1]}; the per-pixel mean needs uncropped sizes")
+        mean.copy_(torch.from_numpy(image).permute(2, 0, 1).float())
+        logger.info("per-pixel mean of %d training images subtracted by the network", len(train.images))
 
     def load_initial_weights(self, path: str) -> None:
         report = load_state_dict_checked(self.model, load_weights(path).state_dict, strict=False, source=path)

@@ -33,9 +33,9 @@ class ExportableClassifier(nn.Module):
     """The classifier with its input normalisation, on uint8 RGB batches (N x 3 x H x W), giving
     class probabilities (N x classes)."""
 
-    def __init__(self, classifier: nn.Module, weight_style: str) -> None:
+    def __init__(self, classifier: nn.Module, normalize: Normalize) -> None:
         super().__init__()
-        self.normalize = Normalize(weight_style)
+        self.normalize = normalize
         self.classifier = classifier.eval()
 
     def forward(self, images: Tensor) -> Tensor:

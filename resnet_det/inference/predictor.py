@@ -79,7 +79,7 @@ class Predictor:
         if self.is_classifier:
             model = build_classifier(cfg)
             load_state_dict_checked(model, loaded.state_dict, strict=True, source=source)
-            self.normalize = Normalize(cfg.MODEL.WEIGHT_STYLE).to(self.device)
+            self.normalize = Normalize.from_config(cfg).to(self.device)
             num_classes = cfg.MODEL.NUM_CLASSES
         else:
             model = build_detector(cfg)

@@ -49,6 +49,10 @@ def build_classifier(cfg: CfgNode) -> nn.Module:
         kwargs["shortcut"] = cfg.MODEL.RESNETS.SHORTCUT
     if not cfg.MODEL.ARCH.startswith("cifar_"):
         kwargs["stride_in_1x1"] = get_weight_style(cfg.MODEL.WEIGHT_STYLE).stride_in_1x1
+    if cfg.INPUT.NORMALIZE == "per_pixel_mean":
+        if not cfg.MODEL.ARCH.startswith("cifar_"):
+            raise ValueError(f"INPUT.NORMALIZE per_pixel_mean is for the CIFAR nets, not {cfg.MODEL.ARCH}")
+        kwargs["mean_image_size"] = cfg.INPUT.CROP_SIZE
     return build_model(cfg.MODEL.ARCH, **kwargs)
 
 

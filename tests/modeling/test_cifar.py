@@ -42,3 +42,18 @@ def test_option_b_adds_projections():
 def test_depth_must_be_6n_plus_2(depth):
     with pytest.raises(ValueError, match="6n\\+2"):
         CifarResNet(depth)
+
+
+def test_per_pixel_mean_is_subtracted_by_the_stem():
+    torch.manual_seed(0)
+    with_mean = CifarResNet(20, mean_image_size=32).eval()
+    plain = CifarResNet(20).eval()
+    plain.load_state_dict({k: v for k, v in with_mean.state_dict().items() if k != "stem.pixel_mean"})
+    mean = torch.rand(3, 32, 32) * 255
+    with_mean.stem.pixel_mean.copy_(mean)
+    x = torch.rand(2, 3, 32, 32) * 255
+    with torch.no_grad():
+        torch.testing.assert_close(with_mean(x), plain(x - mean))
+    assert "stem.pixel_mean" in with_mean.state_dict()  # checkpoints carry it
+    with pytest.raises(ValueError, match="per-pixel mean"):
+        with_mean(torch.rand(1, 3, 24, 24))

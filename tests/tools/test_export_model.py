@@ -51,7 +51,7 @@ def test_classifier_exports_take_any_batch_size(export, demo_weights, shared_dat
     predictor = export.Predictor("demo_cls", demo_weights("cls"), device="cpu")
     batch = torch.randint(0, 255, (5, 3, 32, 32), dtype=torch.uint8)
     with torch.no_grad():
-        eager = export.ExportableClassifier(predictor.model, "torchvision")(batch)
+        eager = export.ExportableClassifier(predictor.model, predictor.normalize)(batch)
         program = torch.export.load(out / "model.pt2").module()(batch)
     onnx = torch.from_numpy(_onnx_run(out / "model.onnx", batch.numpy())[0])
     assert program.shape == (5, 10) and torch.allclose(program, eager, atol=1e-6)
