@@ -52,7 +52,8 @@ class DetectorEnsemble(nn.Module):
         others = []
         for path in cfg.TEST.ENSEMBLE.WEIGHTS:
             member = build_detector(cfg)
-            load_detector_weights(member, path, strict=True)
+            if load_detector_weights(member, path, strict=True).missing:
+                raise ValueError(f"TEST.ENSEMBLE.WEIGHTS: {path} holds a backbone, not a trained detector")
             others.append(member.to(device).eval())
         return cls([detector, *others])
 

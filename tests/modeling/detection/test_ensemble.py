@@ -62,3 +62,12 @@ def test_members_must_detect_the_same_classes(detector_cfg):
     b = build_detector(_cfg(detector_cfg, **{"MODEL.ROI_HEADS.NUM_CLASSES": 4}))
     with pytest.raises(ValueError, match="member 1"):
         DetectorEnsemble([a, b])
+
+
+def test_members_must_be_trained_detectors(detector_cfg, tmp_path):
+    from resnet_det.modeling.resnet import ResNet
+    cfg = _cfg(detector_cfg)
+    save_weights(Weights(ResNet(18, num_classes=0, norm="GN").state_dict(), weight_style="caffe"), tmp_path / "r18.pth")
+    cfg.TEST.ENSEMBLE.WEIGHTS = [str(tmp_path / "r18.pth")]
+    with pytest.raises(ValueError, match="not a trained detector"):
+        build_test_detector(build_detector(cfg), cfg)
