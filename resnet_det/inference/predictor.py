@@ -89,7 +89,7 @@ class Predictor:
                                        f"detector parameters (e.g. {report.missing[-1]}) would be random")
             num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
             # Wrapping the model on its device: ensemble members are loaded onto the same one.
-            self.detect: nn.Module = build_test_detector(model.to(self.device).eval(), cfg)
+            self.detect: nn.Module = build_test_detector(model.to(self.device), cfg)
         self.model = model.to(self.device).eval()
         self.class_names = class_names(num_classes, loaded.classes, [*cfg.DATASETS.TEST, *cfg.DATASETS.TRAIN])
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from resnet_det.config import CfgNode
 from resnet_det.modeling.detection.loading import load_detector_weights
-from resnet_det.modeling.detection.rcnn import C4RCNN, RoIInputs, build_detector
+from resnet_det.modeling.detection.rcnn import C4RCNN, RoIFeatures, build_detector
 from resnet_det.modeling.detection.roi_heads import ClassBoxes, attach_masks, detect
 from resnet_det.modeling.detection.structures import Instances
 from resnet_det.modeling.detection.tta import DetectorWithTTA
@@ -70,11 +70,12 @@ class DetectorEnsemble(nn.Module):
     def forward(self, images: Sequence[torch.Tensor], test_size: tuple[int, int] | None = None) -> list[Instances]:
         first = self.detectors[0]
         with bf16_autocast(first.device_type, first.bf16):
-            batches: list[RoIInputs] = [m.roi_inputs(images, test_size) for m in self.detectors]
+            batches: list[RoIFeatures] = [m.roi_features(images, test_size) for m in self.detectors]
             sizes = batches[0].inputs.image_sizes
             if any(b.inputs.image_sizes != sizes for b in batches):
                 raise ValueError("ensemble members resize images differently; give them the same INPUT test sizes")
-            union = [torch.cat(per_image) for per_image in zip(*(b.proposals for b in batches))]
+            proposals = [m.proposals(b) for m, b in zip(self.detectors, batches)]
+            union = [torch.cat(per_image) for per_image in zip(*proposals)]
 
             def score(boxes: list[torch.Tensor]) -> list[ClassBoxes]:
                 found = [m.roi_heads.class_boxes(b.res5, boxes, sizes) for m, b in zip(self.detectors, batches)]

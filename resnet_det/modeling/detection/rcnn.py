@@ -20,12 +20,12 @@ from resnet_det.utils.amp import bf16_autocast
 
 
 @dataclass
-class RoIInputs:
-    """A test batch ready for the RoI head: the prepared images, each one's proposals (in its
-    resized input) and the source of their RoI features."""
+class RoIFeatures:
+    """A test batch ready for the RPN and the RoI head: the prepared images, their res4 at the test
+    size (where the RPN runs) and the source of RoI features for boxes in that input."""
 
     inputs: PreparedInputs
-    proposals: list[torch.Tensor]
+    res4: torch.Tensor
     res5: Res5Maps
 
 
@@ -79,8 +79,8 @@ class C4RCNN(nn.Module):
         instead of ``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST`` when given."""
         if not self.training:
             with bf16_autocast(self.device_type, self.bf16):
-                batch = self.roi_inputs(images, test_size)
-                detections = self.roi_heads.inference(batch.res5, batch.proposals, batch.inputs.image_sizes)
+                batch = self.roi_features(images, test_size)
+                detections = self.roi_heads.inference(batch.res5, self.proposals(batch), batch.inputs.image_sizes)
             return self.to_input_frame(detections, batch.inputs, images)
         if targets is None:
             raise ValueError("training mode needs targets; call model.eval() for inference")
@@ -100,26 +100,30 @@ class C4RCNN(nn.Module):
             batch = batch.contiguous(memory_format=torch.channels_last)
         return self.backbone(batch)["res4"]
 
-    def roi_inputs(self, images: Sequence[torch.Tensor], test_size: tuple[int, int] | None = None) -> RoIInputs:
-        """A test batch's proposals and RoI features: pooled from its res4, or with
-        ``TEST.MULTI_SCALE`` from the res4 of each pyramid level (the RPN runs at the test size)."""
+    def roi_features(self, images: Sequence[torch.Tensor], test_size: tuple[int, int] | None = None
+                     ) -> RoIFeatures:
+        """A test batch's res4 and RoI features: pooled from that res4, or with ``TEST.MULTI_SCALE``
+        from the res4 of each pyramid level (a level of the test size reuses it)."""
         inputs = self.inputs(images, None, test_size)
         features = self._res4(inputs.tensor)
-        proposals = self.proposal_generator(features, inputs.image_sizes, None).proposals
         if self.multi_scale is None:
-            return RoIInputs(inputs, proposals, self.roi_heads.res5_maps(features))
+            return RoIFeatures(inputs, features, self.roi_heads.res5_maps(features))
         ms = self.multi_scale
         levels = [self.inputs(images, None, (short, ms.max_size)) for short in ms.min_sizes]
-        res4 = [self._res4(level.tensor) for level in levels]
-        return RoIInputs(inputs, proposals, PyramidRes5.from_inputs(self.roi_heads, res4, levels, inputs,
-                                                                    ms.target_size))
+        res4 = [features if level.image_sizes == inputs.image_sizes else self._res4(level.tensor) for level in levels]
+        return RoIFeatures(inputs, features, PyramidRes5.from_inputs(self.roi_heads, res4, levels, inputs,
+                                                                     ms.target_size))
+
+    def proposals(self, batch: RoIFeatures) -> list[torch.Tensor]:
+        """The RPN's test proposals of each image, in its resized input."""
+        return self.proposal_generator(batch.res4, batch.inputs.image_sizes, None).proposals
 
     def mask_probs_at(self, images: Sequence[torch.Tensor], boxes: list[torch.Tensor], labels: list[torch.Tensor],
                       test_size: tuple[int, int] | None = None) -> list[torch.Tensor]:
         """Each image's mask probabilities (R x 14 x 14) for given boxes (in its pixels) and labels,
         from its features at ``test_size``: the mask pass of test-time augmentation."""
         with bf16_autocast(self.device_type, self.bf16):
-            batch = self.roi_inputs(images, test_size)
+            batch = self.roi_features(images, test_size)  # no proposals: the boxes are given
             scaled = [scale_boxes(b, sx, sy) for b, (sx, sy) in zip(boxes, batch.inputs.scales)]
             probs = self.roi_heads.mask_probs(batch.res5, scaled, torch.cat(labels))
         return list(probs.split([b.shape[0] for b in boxes]))

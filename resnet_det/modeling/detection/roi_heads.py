@@ -234,7 +234,9 @@ class Res5ROIHeads(nn.Module):
         if not self.cfg.global_context:
             return pooled
         context = res5(whole_image_boxes(image_sizes, pooled)).mean(dim=(2, 3))
-        return torch.cat([pooled, context.repeat_interleave(torch.tensor(counts, device=pooled.device), dim=0)], 1)
+        # output_size from the host counts: no wait for the device to sum the repeats
+        repeats = torch.tensor(counts, device=pooled.device)
+        return torch.cat([pooled, context.repeat_interleave(repeats, dim=0, output_size=sum(counts))], 1)
 
     def forward(self, features: torch.Tensor, proposals: list[torch.Tensor], image_sizes: list[tuple[int, int]],
                 targets: list[dict[str, torch.Tensor]] | None = None) -> dict[str, torch.Tensor] | list[Instances]:

@@ -45,8 +45,8 @@ def test_members_propose_together_and_average(detector_cfg, tmp_path):
     assert isinstance(ensemble, DetectorEnsemble) and ensemble.members[0] is first
     torch.testing.assert_close(ensemble.members[1].state_dict(), second.state_dict())
     with torch.no_grad():
-        batches = [m.roi_inputs(_images()) for m in (first, second)]
-        union = [torch.cat([batches[0].proposals[0], batches[1].proposals[0]])]
+        batches = [m.roi_features(_images()) for m in (first, second)]
+        union = [torch.cat([first.proposals(batches[0])[0], second.proposals(batches[1])[0]])]
         own = [m.roi_heads.class_boxes(b.res5, union, b.inputs.image_sizes)[0]
                for m, b in zip((first, second), batches)]
         det = ensemble(_images())[0]
