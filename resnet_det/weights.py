@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from resnet_det.errors import UserError
 from resnet_det.utils.atomic import atomic_torch_save, atomic_write
 from resnet_det.utils.download import fetch
 from resnet_det.utils.safe_pickle import safe_pickle_load
@@ -57,7 +58,7 @@ def get_weight_style(name: str) -> WeightStyle:
         raise ValueError(f"unknown weight style {name!r}; expected one of {sorted(WEIGHT_STYLES)}") from None
 
 
-class WeightsFileError(ValueError):
+class WeightsFileError(UserError, ValueError):
     """A weights file that cannot be read or converted; the message names the file."""
 
 
@@ -197,7 +198,31 @@ def resolve_weights(spec: str | os.PathLike) -> Path:
         text = DETECTRON2_STORE + text.removeprefix("detectron2://")
     elif text.startswith("torchvision://"):
         text = _torchvision_url(text.removeprefix("torchvision://"))
-    return fetch(text) if text.startswith(("http://", "https://")) else Path(text)
+    return fetch(text, check=download_problem) if text.startswith(("http://", "https://")) else Path(text)
+
+
+def check_finite(state: Mapping[str, torch.Tensor]) -> None:
+    """Raise :class:`WeightsFileError` naming the first tensor that holds a NaN or an infinity (weights
+    saved from a diverged run, which would load and then detect or classify nothing)."""
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(value.isfinite().all()):
+            raise WeightsFileError(f"tensor {key} holds NaN or infinite values (saved from a diverged run?); "
+                                   "use a checkpoint from before the divergence")
+
+
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"  # torch.save before the zip format
+
+
+def download_problem(head: bytes, tail: bytes) -> str | None:
+    """Why a downloaded body (its first and last bytes) is not a complete weights file, or None: a
+    torch zip archive must end with its directory record, a pickle with its STOP opcode."""
+    if head.startswith(b"PK\x03\x04"):
+        return None if b"PK\x05\x06" in tail else "a zip (torch) file cut short: its end record is missing"
+    if head.startswith(_LEGACY_TORCH_MAGIC):
+        return None  # raw tensor data follows the pickles; torch.load checks the rest
+    if head[:1] == b"\x80":
+        return None if tail.endswith(b".") else "a pickle cut short: it does not end with its STOP opcode"
+    return f"not a torch or pickle weights file (it starts with {head[:16]!r})"
 
 
 def read_weights_file(path: str | os.PathLike) -> Any:
@@ -287,7 +312,8 @@ def load_weights(path: str | os.PathLike, fmt: str | None = None, strip: str | N
             raise WeightsFileError(f"unknown format {fmt!r}; expected one of {FORMATS}")
         state = _unwrap(obj)
         meta = obj.get("meta") if fmt == "resnet_det" else obj
-        style = meta.get("weight_style") if isinstance(meta, Mapping) else None
+        meta = meta if isinstance(meta, Mapping) else {}  # a bare state dict says nothing about itself
+        style = meta.get("weight_style")
         if fmt == "torchvision":
             state, style = torchvision_to_resnet_det(state), "torchvision"
         elif fmt == "caffe2":
@@ -296,8 +322,9 @@ def load_weights(path: str | os.PathLike, fmt: str | None = None, strip: str | N
             state = {k: _to_tensor(v) for k, v in state.items()}
             if fmt == "detectron2" and style is None and obj.get("__author__") == "torchvision":
                 style = "torchvision"  # written by detectron2's convert-torchvision-to-d2
+        check_finite(state)
         weights = Weights(state, style, None, fmt)
-        weights.arch = (meta.get("arch") if isinstance(meta, Mapping) else None) or infer_arch(state)
+        weights.arch = meta.get("arch") or infer_arch(state)
         if fmt == "resnet_det" and isinstance(meta.get("classes"), list):
             weights.classes = tuple(str(c) for c in meta["classes"])
         return weights
@@ -382,7 +409,7 @@ class LoadReport:
         return "\n".join(lines) or "all keys matched"
 
 
-class WeightsMismatchError(ValueError):
+class WeightsMismatchError(UserError, ValueError):
     """The checkpoint does not fit the model; ``report`` says how."""
 
     def __init__(self, report: LoadReport, source: str = "checkpoint") -> None:

@@ -1,7 +1,9 @@
 """Shared fixtures: the real datasets beside the project, skipped with a reason when absent."""
 from __future__ import annotations
 
+import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,17 @@ SHARED_DATA = Path(os.environ.get("RESNET_DET_SHARED_DATA", REPO.parent / "share
 # ran 50x slower (a detectron2 R50-C4 GN training step: 3 s, then 176 s after 3 SGD steps).
 # Set before any op runs, so the intra-op worker threads inherit it (the flag is per thread).
 torch.set_flush_denormal(True)
+
+
+@pytest.fixture(scope="session")
+def tool():
+    """``tool(name)``: the module ``tools/<name>.py``, so its ``main`` runs in the test process."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"tools_{name}", REPO / "tools" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 @pytest.fixture(scope="session")
@@ -214,41 +227,76 @@ def write_msra_pkl():
     return _write_msra_pkl
 
 
+@dataclass
+class Route:
+    """What the loopback server answers for one path. ``length``: the Content-Length declared (None:
+    the body's own; ``send_length`` False: none, the end of the body is the end of the connection);
+    ``delay``: seconds before each byte of the body (a trickling server), or before the first only
+    with ``stall``."""
+
+    status: int = 200
+    content_type: str = "application/octet-stream"
+    body: bytes = b""
+    length: int | None = None
+    send_length: bool = True
+    delay: float = 0.0
+    stall: bool = False
+
+
 class _FileServer:
-    """A loopback HTTP server: ``routes[path] = (status, content type, body, declared length or None)``;
-    ``requests`` lists the paths asked for."""
+    """A loopback HTTP server: ``routes[path] = Route(...)`` or ``(status, content type, body, declared
+    length or None)``; ``requests`` lists the paths asked for."""
 
     def __init__(self) -> None:
         import http.server
         import threading
 
-        self.routes: dict[str, tuple[int, str, bytes, int | None]] = {}
+        self.routes: dict[str, Route | tuple[int, str, bytes, int | None]] = {}
         self.requests: list[str] = []
+        self.stopping = threading.Event()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests.append(self.path)
-                status, kind, body, length = server.routes.get(self.path, (404, "text/plain", b"not found", None))
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body) if length is None else length))
+                route = server.routes.get(self.path, Route(404, "text/plain", b"not found"))
+                route = route if isinstance(route, Route) else Route(*route)
+                self.send_response(route.status)
+                self.send_header("Content-Type", route.content_type)
+                if route.send_length:
+                    self.send_header("Content-Length", str(len(route.body) if route.length is None else route.length))
                 self.end_headers()
-                self.wfile.write(body)
                 self.close_connection = True  # a short body then ends the connection early
+                try:
+                    if not route.delay:
+                        self.wfile.write(route.body)
+                    for i in range(len(route.body) if route.delay else 0):
+                        if server.stopping.wait(route.delay if i == 0 or not route.stall else 0):
+                            return
+                        self.wfile.write(route.body[i:i + 1])
+                        self.wfile.flush()
+                except OSError:  # the client gave up
+                    pass
 
             def log_message(self, *args) -> None:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def serve(self, path: str, body: bytes, **how) -> str:
+        """Answer ``path`` with ``body`` as ``Route(body=body, **how)`` says; return its URL."""
+        self.routes[path] = Route(body=body, **how)
+        return self.url + path
 
 
 @pytest.fixture
 def http_files():
     server = _FileServer()
     yield server
+    server.stopping.set()
     server.httpd.shutdown()
     server.httpd.server_close()
 

@@ -183,3 +183,24 @@ def test_an_unknown_layout_is_refused_naming_what_it_holds(tmp_path):
     torch.save({"encoder.blocks.0.attn.qkv.weight": torch.zeros(3)}, tmp_path / "vit.pth")
     with pytest.raises(WeightsFileError, match=r"vit.pth: cannot tell .* 1 keys .*encoder.blocks.0.attn.qkv.weight"):
         load_weights(tmp_path / "vit.pth")
+
+
+@pytest.mark.parametrize("to", ["detectron2", "resnet_det", "torchvision"])
+def test_a_bare_state_dict_of_our_own_model_converts(tmp_path, tool, to):
+    model = build_model("resnet18")
+    torch.save(model.state_dict(), tmp_path / "r18.pth")  # the commonest input there is: no meta at all
+    out = tmp_path / ("out.pkl" if to == "detectron2" else "out.pth")
+    assert tool("convert_weights").main([str(tmp_path / "r18.pth"), str(out), "--to", to]) == 0
+    back = load_weights(out)
+    assert back.arch == "resnet18"
+    _assert_state_equal({k: v for k, v in back.state_dict.items() if not k.endswith("num_batches_tracked")},
+                        {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_weights_with_non_finite_values_are_refused_naming_the_first_bad_tensor(tmp_path, bad):
+    state = build_model("resnet18").state_dict()
+    state["res4.1.conv2.weight"][0, 0, 0, 0] = bad
+    torch.save(state, tmp_path / "diverged.pth")
+    with pytest.raises(WeightsFileError, match=r"diverged.pth: tensor res4.1.conv2.weight holds NaN or infinite"):
+        load_weights(tmp_path / "diverged.pth")

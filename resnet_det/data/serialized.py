@@ -7,14 +7,13 @@ of offsets: reading one unpickles a fresh copy and writes nothing to the shared 
 """
 from __future__ import annotations
 
-import io
 import pickle
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from resnet_det.utils.safe_pickle import RestrictedUnpickler
+from resnet_det.utils.safe_pickle import safe_pickle_loads
 
 
 class SerializedList:
@@ -31,7 +30,7 @@ class SerializedList:
     def __getitem__(self, index: int) -> Any:
         start = int(self._ends[index - 1]) if index > 0 else 0
         # What this process pickled itself; read back through the restricted unpickler all the same.
-        return RestrictedUnpickler(io.BytesIO(self._buffer[start:int(self._ends[index])].data)).load()
+        return safe_pickle_loads(self._buffer[start:int(self._ends[index])].data)
 
     @property
     def nbytes(self) -> int:

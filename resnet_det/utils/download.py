@@ -1,8 +1,14 @@
-"""Files by URL, downloaded once into the cache: written atomically, checked, and with errors that
-say what went wrong and, offline, where to put the file by hand.
+"""Files by URL, downloaded once into the cache: written atomically, checked on every use, and with
+errors that say what went wrong and, offline, where to put the file by hand.
+
+A cache entry is ``<cache>/downloads/<digest of the URL>/<cleaned file name>``: the URL picks a
+folder by its digest and never by its path segments, so no URL (``..`` segments, encoded
+slashes, a query string) can place a file outside the cache, and URLs that differ in any part
+that reaches the server (a presigned link's query string) are different entries.
 
 A checksum is checked where the URL carries one: torch.hub's ``name-<sha256 prefix>.ext`` file
-names (torchvision's weights), or a ``#sha256=<hex>`` fragment a user adds.
+names (torchvision's weights), or a ``#sha256=<hex>`` fragment a user adds. It is checked on every
+use, a cached file included; a cached file that fails it is removed and downloaded again.
 """
 from __future__ import annotations
 
@@ -10,12 +16,15 @@ import hashlib
 import http.client
 import logging
 import re
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+from resnet_det.errors import UserError
 from resnet_det.utils.atomic import atomic_write
 from resnet_det.utils.cache import cache_dir
 
@@ -23,16 +32,34 @@ logger = logging.getLogger(__name__)
 _HUB_HASH = re.compile(r"-([a-f0-9]{8,64})\.[A-Za-z0-9]+$")
 _FRAGMENT_HASH = re.compile(r"^sha256=([a-f0-9]{8,64})$")
 _CHUNK = 1 << 20
+_HEAD, _TAIL = 512, 1 << 17  # what a body check sees of the start and the end of a download
+# A download slower than this over a whole window is given up: the per-read timeout catches a
+# server that stops, this one a server that trickles a byte at a time.
+MIN_RATE = 16 * 1024  # bytes per second
+RATE_WINDOW = 60.0  # seconds
+
+# (first bytes, last bytes) of a complete download -> why it is not what was asked for, or None.
+BodyCheck = Callable[[bytes, bytes], "str | None"]
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A file could not be downloaded or failed its checks; nothing of it was kept in the cache."""
 
 
+def _cache_name(path: str) -> str:
+    """The URL path's last segment, reduced to a plain file name (never ``..``, never a folder)."""
+    name = re.sub(r"[^A-Za-z0-9._-]|\.{2,}", "_", unquote(path.rsplit("/", 1)[-1])).lstrip(".")
+    return name[-100:] or "download"
+
+
 def cached_path(url: str) -> Path:
-    """Where the cache keeps ``url``'s file: ``<cache>/downloads/<host>/<path>``."""
+    """Where the cache keeps ``url``'s file: ``<cache>/downloads/<sha256 of the URL, 16 hex>/<name>``.
+
+    The fragment, which never reaches the server, is not part of the digest: ``#sha256=`` added to a
+    URL names the same file."""
     parts = urlsplit(url)
-    return cache_dir() / "downloads" / parts.netloc / parts.path.lstrip("/")
+    digest = hashlib.sha256(parts._replace(fragment="").geturl().encode()).hexdigest()[:16]
+    return cache_dir() / "downloads" / digest / _cache_name(parts.path)
 
 
 def expected_sha256(url: str) -> str | None:
@@ -44,27 +71,90 @@ def expected_sha256(url: str) -> str | None:
     return m[1] if m else None
 
 
-def _copy_checked(response: http.client.HTTPResponse, url: str, expected: str | None, f: BinaryIO) -> None:
-    digest, size = hashlib.sha256(), 0
+def _markup_problem(head: bytes) -> str | None:
+    """Why a body that starts with ``head`` is an error page rather than a file, or None."""
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:256].lower()
+    if start.startswith(b"<") and any(tag in start for tag in (b"html", b"<?xml", b"<error")):
+        kind = "an XML document" if start.startswith(b"<?xml") or b"<error" in start else "a web page"
+        return f"sent {kind}, not the file (a login, error or redirect page?)"
+    return None
+
+
+class _Transfer:
+    """What :func:`_copy_checked` has seen of a body so far."""
+
+    def __init__(self) -> None:
+        self.digest, self.size = hashlib.sha256(), 0
+        self.head, self.tail = b"", b""
+
+    def add(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        if len(self.head) < _HEAD:
+            self.head += chunk[:_HEAD - len(self.head)]
+        self.tail = (self.tail + chunk)[-_TAIL:]
+
+
+def _checksum_problem(hexdigest: str, expected: str | None) -> str | None:
+    if expected and not hexdigest.startswith(expected):
+        return f"its sha256 is {hexdigest}, not the {expected}... its URL promises"
+    return None
+
+
+def _copy_checked(response: http.client.HTTPResponse, url: str, expected: str | None, check: BodyCheck | None,
+                  min_rate: float, rate_window: float, f: BinaryIO) -> None:
     length = response.headers.get("Content-Length")
-    while chunk := response.read(_CHUNK):
-        if size == 0 and chunk.lstrip()[:1] == b"<" and b"html" in chunk[:512].lower():
-            raise DownloadError(f"{url} sent a web page, not a weights file (a login, error or redirect page?)")
+    seen = _Transfer()
+    window_start, window_size = time.monotonic(), 0
+    # read1: whatever has arrived, so that a trickle is measured instead of blocking a whole chunk.
+    while chunk := response.read1(_CHUNK):
+        if seen.size == 0 and (problem := _markup_problem(chunk[:_HEAD])):
+            raise DownloadError(f"{url} {problem}")
         f.write(chunk)
-        digest.update(chunk)
-        size += len(chunk)
-    if length is not None and size != int(length):
-        raise DownloadError(f"{url}: the download stopped after {size} of {length} bytes")
-    if expected and not digest.hexdigest().startswith(expected):
-        raise DownloadError(f"{url}: the file's sha256 is {digest.hexdigest()}, not the {expected}... its URL promises")
+        seen.add(chunk)
+        now = time.monotonic()
+        if now - window_start >= rate_window:
+            rate = (seen.size - window_size) / (now - window_start)
+            if rate < min_rate:
+                raise DownloadError(f"{url}: {rate:.0f} bytes/s over the last {now - window_start:.0f} s, under the "
+                                    f"minimum of {min_rate:.0f} (a stalled or throttled server); nothing was kept, "
+                                    "try again")
+            window_start, window_size = now, seen.size
+    if length is not None and seen.size != int(length):
+        raise DownloadError(f"{url}: the download stopped after {seen.size} of {length} bytes")
+    if problem := _checksum_problem(seen.digest.hexdigest(), expected):
+        raise DownloadError(f"{url}: {problem}")
+    if check is not None and (problem := check(seen.head, seen.tail)):
+        raise DownloadError(f"{url}: {problem}; nothing was kept")
 
 
-def fetch(url: str, timeout: float = 60.0) -> Path:
-    """The local copy of ``url``: the cached one, else a fresh download into the cache."""
+def _cached_problem(path: Path, expected: str | None, check: BodyCheck | None) -> str | None:
+    """Why the cached ``path`` is not a good copy (its checksum, its body), or None."""
+    seen = _Transfer()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            seen.add(chunk)
+    problem = _checksum_problem(seen.digest.hexdigest(), expected)
+    return problem or (check(seen.head, seen.tail) if check is not None else None)
+
+
+def fetch(url: str, timeout: float = 60.0, *, check: BodyCheck | None = None, min_rate: float = MIN_RATE,
+          rate_window: float = RATE_WINDOW) -> Path:
+    """The local copy of ``url``: the cached one if it passes its checks, else a fresh download.
+
+    ``check(head, tail)`` says why a body is not the kind of file wanted (a cut-short archive),
+    judged from its first and last bytes. A read that waits ``timeout`` seconds, or a transfer
+    slower than ``min_rate`` bytes/s over ``rate_window`` seconds, ends the download.
+    """
     target = cached_path(url)
+    expected = expected_sha256(url)
     if target.is_file():
-        logger.info("using %s (cached from %s)", target, url)
-        return target
+        problem = _cached_problem(target, expected, check)
+        if problem is None:
+            logger.info("using %s (cached from %s)", target, url)
+            return target
+        logger.warning("the cached %s of %s fails its check (%s); downloading it again", target, url, problem)
+        target.unlink(missing_ok=True)
     by_hand = f"without network access, download it elsewhere and put it at {target}"
     logger.info("downloading %s to %s", url, target)
     try:
@@ -72,17 +162,17 @@ def fetch(url: str, timeout: float = 60.0) -> Path:
                                          headers={"User-Agent": "resnet_det"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             if response.headers.get_content_type() == "text/html":
-                raise DownloadError(f"{url} is a web page (text/html), not a weights file")
-            atomic_write(target, lambda f: _copy_checked(response, url, expected_sha256(url), f))
+                raise DownloadError(f"{url} is a web page (text/html), not the file")
+            atomic_write(target, lambda f: _copy_checked(response, url, expected, check, min_rate, rate_window, f))
     except urllib.error.HTTPError as e:
         raise DownloadError(f"{url}: the server answered {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
         raise DownloadError(f"cannot download {url} ({e.reason}); {by_hand}") from None
-    except http.client.IncompleteRead as e:
-        raise DownloadError(f"{url}: the connection closed after {len(e.partial)} bytes of the file; "
+    except http.client.HTTPException as e:
+        raise DownloadError(f"{url}: the connection broke mid-download ({type(e).__name__}: {e}); "
                             "nothing was kept, try again") from None
     except (TimeoutError, ConnectionError) as e:
-        raise DownloadError(f"cannot download {url} ({e}); {by_hand}") from None
+        raise DownloadError(f"cannot download {url} ({e or type(e).__name__}); {by_hand}") from None
     except OSError as e:
         raise DownloadError(f"cannot write {target} ({e.strerror or e}); nothing was kept in the cache") from None
     logger.info("downloaded %s (%.1f MB)", target, target.stat().st_size / 1e6)
