@@ -19,6 +19,7 @@ from resnet_det.analysis.curves import plot_fig6, read_curves
 from resnet_det.analysis.responses import fig7
 from resnet_det.modeling.cifar import CIFAR_DEPTHS
 from resnet_det.modeling.resnet import ARCH_SETTINGS
+from resnet_det.utils.cli import main_guard
 from resnet_det.utils.complexity import count_multiply_adds, count_parameters
 
 PAPER_GFLOPS = {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6, 152: 11.3}  # Table 1
@@ -46,6 +47,7 @@ def table1() -> str:
     return "\n".join(rows)
 
 
+@main_guard
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "fig6":
         print(plot_fig6([read_curves(run, args.test_set) for run in args.runs], args.out))
     else:
-        try:
-            stds = fig7(args.checkpoints, args.dataset, args.root, args.num_images, args.out)
-        except ValueError as e:
-            raise SystemExit(str(e)) from None
+        stds = fig7(args.checkpoints, args.dataset, args.root, args.num_images, args.out)
         for name, values in stds.items():
             print(f"{name}: {len(values)} layers, mean std {sum(values) / len(values):.3f}")
         print(args.out)

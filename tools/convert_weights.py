@@ -10,17 +10,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from resnet_det.utils.cli import main_guard
 from resnet_det.weights import (
     FORMATS,
     WEIGHT_STYLES,
     WRAPPER_PREFIXES,
     WRITABLE_FORMATS,
-    WeightsFileError,
     load_weights,
     save_weights,
 )
 
 
+@main_guard
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", help="checkpoint to read (.pth/.pt: torch, .pkl: detectron2 or MSRA)")
@@ -32,14 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strip-prefix", metavar="PREFIX",
                         help=f"read only the tensors under PREFIX, without it (e.g. {', '.join(WRAPPER_PREFIXES)})")
     args = parser.parse_args(argv)
-    try:
-        weights = load_weights(args.input, args.source, strip=args.strip_prefix)
-        if args.style:
-            weights.weight_style = args.style
-        save_weights(weights, args.output, args.to)
-    except WeightsFileError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    weights = load_weights(args.input, args.source, strip=args.strip_prefix)
+    if args.style:
+        weights.weight_style = args.style
+    save_weights(weights, args.output, args.to)
     print(f"{args.input} ({weights.source_format}, {weights.arch or 'unknown arch'}, "
           f"{weights.weight_style or 'unknown'} style, {len(weights.state_dict)} tensors) "
           f"-> {args.output} ({args.to})")

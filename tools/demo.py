@@ -35,6 +35,7 @@ from resnet_det.inference.images import as_rgb_tensor
 from resnet_det.inference.sources import expand_inputs, video_frames
 from resnet_det.modeling.detection.structures import Instances
 from resnet_det.utils.atomic import atomic_write_json
+from resnet_det.utils.cli import UsageError, main_guard
 from resnet_det.utils.logger import setup_logger
 from resnet_det.utils.progress import track
 from resnet_det.utils.visualize import draw_instances
@@ -59,16 +60,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def read_batches(files: Sequence[Path], batch_size: int, max_pixels: int, skipped: list[str]
+def read_batches(predictor: Predictor, files: Sequence[Path], batch_size: int, skipped: list[str]
                  ) -> Iterator[list[tuple[Path, torch.Tensor]]]:
-    """Decoded images a batch at a time; each unreadable file logged by name and added to ``skipped``."""
+    """Decoded images a batch at a time; each file that cannot be read, or that the model cannot
+    take (:meth:`Predictor.input_problem`), logged by name and added to ``skipped``."""
     def decoded() -> Iterator[tuple[Path, torch.Tensor]]:
         for path in files:
             try:
-                yield path, as_rgb_tensor(path, max_pixels=max_pixels)
+                image = as_rgb_tensor(path, max_pixels=predictor.cfg.DATALOADER.MAX_IMAGE_PIXELS)
             except (ImageDecodeError, OSError) as e:
                 logger.warning("skipping %s", e)
                 skipped.append(str(path))
+                continue
+            if problem := predictor.input_problem(image):
+                logger.warning("skipping %s: %s", path, problem)
+                skipped.append(str(path))
+                continue
+            yield path, image
 
     return _chunks(decoded(), batch_size)
 
@@ -109,8 +117,7 @@ def run_detector_on_files(predictor: Predictor, files: Sequence[Path], out_dir: 
     images: list[dict] = []
     detections: list[ImageDetections] = []
     used: set[str] = set()
-    max_pixels = predictor.cfg.DATALOADER.MAX_IMAGE_PIXELS
-    batches = read_batches(files, batch_size, max_pixels, skipped)
+    batches = read_batches(predictor, files, batch_size, skipped)
     for batch in track(batches, "demo", unit="batches", total=-(-len(files) // batch_size)):
         for (path, image), det in zip(batch, predictor.predict_tensors([im for _, im in batch])):
             picture = _picture_name(path, used)
@@ -133,7 +140,7 @@ def _classification_record(path: Path, result: Classification) -> dict:
 def run_classifier_on_files(predictor: Predictor, files: Sequence[Path], out_dir: Path, batch_size: int,
                             skipped: list[str]) -> int:
     records = []
-    batches = read_batches(files, batch_size, predictor.cfg.DATALOADER.MAX_IMAGE_PIXELS, skipped)
+    batches = read_batches(predictor, files, batch_size, skipped)
     for batch in track(batches, "demo", unit="batches", total=-(-len(files) // batch_size)):
         for (path, _), result in zip(batch, predictor.predict_tensors([im for _, im in batch])):
             records.append(_classification_record(path, result))
@@ -147,7 +154,7 @@ def run_on_video(predictor: Predictor, path: Path, out_dir: Path, batch_size: in
     """Detections drawn on every frame, written at the input's frame rate (MPEG-4 Part 2, which every
     OpenCV build, headless ones included, can write)."""
     if predictor.is_classifier:
-        raise SystemExit("--video-input needs a detector config")
+        raise UsageError("--video-input needs a detector config")
     frames, fps, count = video_frames(path)
     out_path = out_dir / f"{path.stem}.mp4"
     writer: cv2.VideoWriter | None = None
@@ -178,6 +185,7 @@ def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+@main_guard
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out_dir = Path(args.output)

@@ -13,7 +13,6 @@ Box AP is always computed, mask AP when the records carry segmentations. ``--con
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -21,22 +20,12 @@ from resnet_det.config import load_config
 from resnet_det.data.catalog import load_detection_dataset, register_from_config
 from resnet_det.evaluation.coco import evaluate_coco
 from resnet_det.evaluation.evaluator import summary_lines
+from resnet_det.evaluation.results_file import read_results
 from resnet_det.utils.atomic import atomic_write_json
-
-_FIELDS = {"image_id", "category_id", "bbox", "score"}
-
-
-def read_results(path: Path) -> list[dict]:
-    """The records of a COCO results file, checked enough that COCOeval's errors cannot be the first."""
-    try:
-        records = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SystemExit(f"{path}: not a readable JSON file ({e})") from None
-    if not isinstance(records, list) or not all(isinstance(r, dict) and _FIELDS <= r.keys() for r in records):
-        raise SystemExit(f"{path}: expected a list of COCO result records with {', '.join(sorted(_FIELDS))}")
-    return records
+from resnet_det.utils.cli import UsageError, main_guard
 
 
+@main_guard
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="a COCO-format dataset name (coco_2017_val, ...)")
@@ -49,15 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     register_from_config(cfg.DATASETS.REGISTER)
     dataset = load_detection_dataset(args.dataset, cfg.DATASETS.ROOT)
     if not hasattr(dataset, "coco"):
-        raise SystemExit(f"{args.dataset} is not a COCO-format dataset")
+        raise UsageError(f"{args.dataset} is not a COCO-format dataset")
     if not dataset.coco.dataset.get("annotations"):
-        raise SystemExit(f"{args.dataset} has no annotations (an image list such as test-dev): nothing to score "
+        raise UsageError(f"{args.dataset} has no annotations (an image list such as test-dev): nothing to score "
                          "against; submit the results file to the COCO evaluation server")
-    records = read_results(args.results)
-    unknown = sorted({r["image_id"] for r in records} - set(dataset.coco.getImgIds()))
-    if unknown:
-        raise SystemExit(f"{args.results}: {len(unknown)} image ids are not in {args.dataset} (e.g. {unknown[:3]}); "
-                         "were the results made on another set?")
+    records = read_results(args.results, dataset.coco)
     iou_types = ("bbox", "segm") if any("segmentation" in r for r in records) else ("bbox",)
     results = {args.dataset: evaluate_coco(dataset.coco, records, iou_types)}
     print("\n".join(summary_lines(results)))

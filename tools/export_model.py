@@ -49,6 +49,7 @@ from resnet_det.inference.export import (
 )
 from resnet_det.inference.sources import expand_inputs
 from resnet_det.utils.atomic import atomic_write_json
+from resnet_det.utils.cli import UsageError, main_guard
 from resnet_det.utils.logger import setup_logger
 
 logger = logging.getLogger("resnet_det.export")
@@ -78,11 +79,11 @@ def check_images(predictor: Predictor, specs: list[str] | None, count: int) -> l
     if specs:
         files, problems = expand_inputs(specs)
         if problems:
-            raise SystemExit("; ".join(problems))
+            raise UsageError("; ".join(problems))
         return [read_rgb(f) for f in files]
     cfg = predictor.cfg
     if not cfg.DATASETS.TEST:
-        raise SystemExit("no DATASETS.TEST in the config to check the export on: pass --check-images")
+        raise UsageError("no DATASETS.TEST in the config to check the export on: pass --check-images")
     name = cfg.DATASETS.TEST[0]
     if predictor.is_classifier:
         data = load_classification_dataset(name, cfg.DATASETS.ROOT)
@@ -162,7 +163,7 @@ def onnx_runner(path: Path, output_count: int) -> Runner:
     try:
         import onnxruntime
     except ImportError:
-        raise SystemExit("checking the ONNX export needs onnxruntime: pip install 'resnet_det[onnx]'") from None
+        raise UsageError("checking the ONNX export needs onnxruntime: pip install 'resnet_det[onnx]'") from None
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -170,6 +171,7 @@ def onnx_runner(path: Path, output_count: int) -> Runner:
     return lambda x: [torch.from_numpy(o) for o in session.run(None, {name: x.numpy()})[:output_count]]
 
 
+@main_guard
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logger()
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                           overrides=[*args.overrides, "SOLVER.AMP.ENABLED", "False"])
     test = predictor.cfg.TEST
     if test.AUG.ENABLED or test.MULTI_SCALE.ENABLED or test.ENSEMBLE.WEIGHTS:
-        raise SystemExit("TEST.AUG, TEST.MULTI_SCALE and TEST.ENSEMBLE are not exported: an exported detector is "
+        raise UsageError("TEST.AUG, TEST.MULTI_SCALE and TEST.ENSEMBLE are not exported: an exported detector is "
                          "one model at one size; turn them off")
     pictures = check_images(predictor, args.check_images, args.num_check)
     tolerance = Tolerance()

@@ -24,6 +24,7 @@ from resnet_det.data.classification import build_train_batches, load_classificat
 from resnet_det.engine.hooks import recompute_bn_stats
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_classifier
+from resnet_det.utils.cli import UsageError, main_guard
 from resnet_det.utils.distributed import get_rank, get_world_size, init_distributed, is_main_process
 from resnet_det.utils.logger import setup_logger
 from resnet_det.weights import Weights, load_state_dict_checked, load_weights, save_weights
@@ -31,6 +32,7 @@ from resnet_det.weights import Weights, load_state_dict_checked, load_weights, s
 logger = logging.getLogger("resnet_det.precise_bn")
 
 
+@main_guard
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="a classification config (its DATASETS.TRAIN is read)")
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     normalize = Normalize(cfg.MODEL.WEIGHT_STYLE).to(device)
     layers = recompute_bn_stats(model, (normalize(b.images) for b in batches.iterate(0)), args.num_iter)
     if not layers:
-        raise SystemExit(f"{args.weights}: the model has no trainable batch norms (MODEL.RESNETS.NORM "
+        raise UsageError(f"{args.weights}: the model has no trainable batch norms (MODEL.RESNETS.NORM "
                          f"{cfg.MODEL.RESNETS.NORM}) whose statistics could be recomputed")
     if is_main_process():
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}

@@ -17,9 +17,11 @@ from resnet_det import build_detector
 from resnet_det.config import load_config
 from resnet_det.data.catalog import load_detection_dataset, register_from_config
 from resnet_det.modeling.detection.loading import load_detector_weights
+from resnet_det.utils.cli import main_guard
 from resnet_det.utils.visualize import draw_instances
 
 
+@main_guard
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)

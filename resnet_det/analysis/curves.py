@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from resnet_det.analysis.plotting import plt, pretty_name, save_figure
+from resnet_det.errors import UserError
 
 
 @dataclass
@@ -19,6 +20,10 @@ class Curves:
     test: dict[int, float]
 
 
+class RunFilesError(UserError, FileNotFoundError):
+    """A folder that is not a training run's output."""
+
+
 def read_curves(run_dir: str | Path, test_set: str | None = None) -> Curves:
     """Training and test top-1 error from a run's ``metrics.json`` event stream (later lines win on resume).
 
@@ -26,6 +31,9 @@ def read_curves(run_dir: str | Path, test_set: str | None = None) -> Curves:
     first of ``DATASETS.TEST``.
     """
     run_dir = Path(run_dir)
+    missing = [name for name in ("config.yaml", "metrics.json") if not (run_dir / name).is_file()]
+    if missing:
+        raise RunFilesError(f"{run_dir}: not the OUTPUT_DIR of a training run (no {' or '.join(missing)})")
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     test_set = test_set or config["DATASETS"]["TEST"][0]
     train, test = {}, {}

@@ -17,7 +17,7 @@ from resnet_det.modeling.blocks import ConvNorm
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_model
 from resnet_det.utils.images import hwc_to_chw
-from resnet_det.weights import load_state_dict_checked, load_weights
+from resnet_det.weights import WeightsFileError, load_state_dict_checked, load_weights
 
 
 @torch.no_grad()
@@ -72,7 +72,7 @@ def fig7(checkpoints: list[str], dataset: str, root: str, num_images: int, out: 
     for path in checkpoints:
         weights = load_weights(path)
         if weights.arch is None:
-            raise ValueError(f"{path}: cannot tell the architecture; train it with tools/train_cls.py")
+            raise WeightsFileError(f"{path}: cannot tell the architecture; train it with tools/train_cls.py")
         mean = weights.state_dict.get("stem.pixel_mean")  # trained with INPUT.NORMALIZE per_pixel_mean
         extra = {} if mean is None else {"mean_image_size": mean.shape[-1]}
         model = build_model(weights.arch, num_classes=len(data.classes), **extra)

@@ -4,25 +4,19 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import yaml
 from fvcore.common.config import CfgNode
 
+from resnet_det.config.checks import check_choice, check_values, config_value
 from resnet_det.config.defaults import _C
+from resnet_det.config.files import ConfigFileError, ConfigValueError, read_config_file
+from resnet_det.errors import UserError
 
 
-class ConfigError(KeyError):
+class ConfigError(UserError, KeyError):
     """A config names a key that does not exist (the message suggests the closest one)."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
-
-
-class ConfigValueError(ValueError):
-    """A config value of the wrong type or out of range; the message names the key and its source."""
 
 
 # The project's own configs, found by name from anywhere (a checkout or an editable install).
@@ -41,8 +35,8 @@ def resolve_config(name: str | os.PathLike) -> Path:
             if (folder / stem).is_file():
                 return folder / stem
     known = sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml") if not p.stem.startswith("Base"))
-    raise FileNotFoundError(f"config file not found: {name} (not a file, nor a config of {CONFIGS_DIR}; "
-                            f"the project's configs: {', '.join(known) or 'none found'})")
+    raise ConfigFileError(f"config file not found: {name} (not a file, nor a config of {CONFIGS_DIR}; "
+                          f"the project's configs: {', '.join(known) or 'none found'})")
 
 
 def get_cfg() -> CfgNode:
@@ -73,37 +67,10 @@ def _type_error(error: ValueError, source: str) -> ConfigValueError:
     if not match:
         return ConfigValueError(f"{source}: {error}")
     want, got, default, value, key = (re.sub(r"<class '(\w+)'>", r"\1", g) for g in match.groups())
+    if "CfgNode" in want:
+        return ConfigValueError(f"{source}: {key} is a group of keys, not a value; set one of its keys, e.g. "
+                                f"{key}.{next(iter(config_value(_C, key)))}")
     return ConfigValueError(f"{source}: {key} must be {want} like its default {default}, got {value!r} ({got})")
-
-
-# key -> (check, what a valid value is); checked after every merge, so a bad value stops a run at
-# start-up rather than hours in.
-_VALUE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "SOLVER.MAX_ITER": (lambda v: v > 0, "positive"),
-    "SOLVER.IMS_PER_BATCH": (lambda v: v > 0, "positive"),
-    "SOLVER.CHECKPOINT_PERIOD": (lambda v: v > 0, "positive"),
-    "SOLVER.BASE_LR": (lambda v: v > 0, "positive"),
-    "SOLVER.STEPS": (lambda v: list(v) == sorted(v) and all(s > 0 for s in v), "increasing positive iterations"),
-    "TEST.IMS_PER_BATCH": (lambda v: v > 0, "positive"),
-    "TEST.EVAL_PERIOD": (lambda v: v >= 0, "0 (off) or positive"),
-    "LOG_PERIOD": (lambda v: v > 0, "positive"),
-    "DATALOADER.NUM_WORKERS": (lambda v: v >= 0, "0 or more"),
-    "DATALOADER.ON_BAD_IMAGE": (lambda v: v in ("skip", "fail"), "skip or fail"),
-    "DATALOADER.MAX_IMAGE_PIXELS": (lambda v: v > 0, "positive"),
-    "INPUT.MIN_SIZE_TRAIN_SAMPLING": (lambda v: v in ("choice", "range"), "choice or range"),
-    "MODEL.COMPILE.MODE": (lambda v: v in ("default", "reduce-overhead", "max-autotune",
-                                           "max-autotune-no-cudagraphs"), "a torch.compile mode"),
-    "MODEL.DEVICE": (lambda v: re.fullmatch(r"auto|cpu|cuda(:\d+)?", v) is not None, "auto, cpu, cuda or cuda:N"),
-}
-
-
-def _check_values(cfg: CfgNode) -> None:
-    for key, (ok, valid) in _VALUE_CHECKS.items():
-        node = cfg
-        for part in key.split("."):
-            node = node[part]
-        if not ok(node):
-            raise ConfigValueError(f"{key} must be {valid}, got {node!r}")
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> CfgNode:
@@ -118,21 +85,13 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
     if path is not None:
         path = resolve_config(path)
         try:
-            cfg.merge_from_file(str(path), allow_unsafe=False)
+            cfg.merge_from_other_cfg(CfgNode(read_config_file(path)))
         except KeyError as e:
             raise _unknown_key_error(e, str(path)) from None
-        except yaml.constructor.ConstructorError as e:
-            raise ConfigValueError(f"{path}: refused: a YAML tag that builds Python objects ({e.problem})") from None
-        except yaml.YAMLError as e:
-            raise ConfigValueError(f"{path}: not valid YAML ({e})") from None
-        except FileNotFoundError as e:
-            raise FileNotFoundError(f"{path}: its _BASE_ config {e.filename} was not found") from None
         except ValueError as e:
             raise _type_error(e, str(path)) from None
-        except (TypeError, AttributeError):
-            raise ConfigValueError(f"{path}: not a mapping of config keys (empty, or a list or a scalar)") from None
     if len(overrides) % 2:
-        raise ValueError(f"overrides must be KEY VALUE pairs, got an odd number: {list(overrides)}")
+        raise ConfigValueError(f"overrides must be KEY VALUE pairs, got an odd number: {list(overrides)}")
     try:
         cfg.merge_from_list(list(overrides))
     except (KeyError, AssertionError) as e:
@@ -141,9 +100,9 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
         raise _unknown_key_error(e, "command-line override") from None
     except ValueError as e:
         raise _type_error(e, "command-line override") from None
-    _check_values(cfg)
+    check_values(cfg)
     cfg.freeze()
     return cfg
 
 
-__all__ = ["CfgNode", "ConfigError", "ConfigValueError", "get_cfg", "load_config"]
+__all__ = ["CfgNode", "ConfigError", "ConfigFileError", "ConfigValueError", "check_choice", "get_cfg", "load_config"]

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from resnet_det.config import ConfigValueError
 from resnet_det.data.cifar import CIFAR10_CLASSES
 from resnet_det.data.class_names import coco_classes, imagenet_classes
 from resnet_det.data.classification import DATASET_NAMES as CLASSIFICATION_DATASETS
@@ -106,9 +107,11 @@ def register_coco_instances(name: str, json_file: str | os.PathLike, image_root:
 def register_from_config(entries) -> None:
     """Register ``DATASETS.REGISTER`` entries, each ``[name, json, image_root]``."""
     for entry in entries:
-        if len(entry) != 3:
-            raise ValueError(f"DATASETS.REGISTER entries are [name, json, image_root]; got {list(entry)}")
-        _REGISTERED[str(entry[0])] = (Path(entry[1]), Path(entry[2]))
+        if not isinstance(entry, (list, tuple)) or len(entry) != 3 or not all(isinstance(e, str) for e in entry):
+            raise ConfigValueError(f"DATASETS.REGISTER entries are [name, json, image_root]; got {entry!r}")
+        if entry[0] in _COCO_BUILTINS or entry[0] in _GENERATED:
+            raise ConfigValueError(f"DATASETS.REGISTER: {entry[0]!r} is a built-in dataset name; choose another")
+        _REGISTERED[entry[0]] = (Path(entry[1]), Path(entry[2]))
 
 
 def coco_dataset_paths(name: str, root: str = "") -> tuple[Path, Path]:
@@ -133,7 +136,7 @@ class ConcatDetection:
     def __init__(self, datasets: list) -> None:
         classes = {tuple(d.classes) for d in datasets}
         if len(classes) != 1:
-            raise ValueError("datasets trained together must have the same classes")
+            raise ConfigValueError("DATASETS.TRAIN: datasets trained together must have the same classes")
         self.datasets, self.classes = datasets, datasets[0].classes
         self.offsets = [0]
         for d in datasets:
@@ -158,6 +161,16 @@ class ConcatDetection:
 
     def is_landscape(self, index: int) -> bool:
         return self._call("is_landscape", index)
+
+    def image_size(self, index: int) -> tuple[int, int]:
+        return self._call("image_size", index)
+
+    def image_path(self, index: int):
+        return self._call("image_path", index)
+
+    def read_checked(self, index: int, resize: tuple[int, int] | None):
+        dataset, local = self._locate(index)
+        return dataset.read_checked(local, resize)
 
     def read_image(self, index: int):
         return self._call("read_image", index)

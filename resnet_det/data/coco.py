@@ -108,10 +108,12 @@ class CocoDetection(ImageTable):
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    def image_path(self, index: int) -> Path:
+        return self.image_root / self._file_names[index]
+
     def read_image(self, index: int) -> torch.Tensor:
         """The 3 x H x W uint8 image, checked against the json's size (raises ImageDecodeError)."""
-        path = self.image_root / self._file_names[index]
-        image = read_rgb(path, expected_size=self.image_size(index), max_pixels=self.max_image_pixels)
+        image = read_rgb(self.image_path(index), expected_size=self.image_size(index), max_pixels=self.max_image_pixels)
         return hwc_to_chw(image)
 
     def target(self, index: int) -> dict:

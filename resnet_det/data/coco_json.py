@@ -18,12 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from resnet_det.errors import UserError
+
 logger = logging.getLogger(__name__)
 _EXAMPLES = 3
 _NUMBER_TYPES = {int, float}  # bool, a subclass of int, is not a coordinate
 
 
-class CocoFormatError(ValueError):
+class CocoFormatError(UserError, ValueError):
     """A COCO json that cannot be used; the message names the file and the problem."""
 
 
@@ -172,6 +174,36 @@ def _annotation_problem(ann: Any, images: dict[int, dict], categories: set[int])
     return None
 
 
+def _segmentation_area(seg: list | dict, height: int, width: int) -> float:
+    """A polygon list's area as detectron2 computes it (the sum of each polygon's shoelace area, as
+    COCO's own files hold it), or an RLE's pixel count."""
+    if isinstance(seg, list):
+        return float(sum(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+                         for x, y in (np.asarray(part, dtype=np.float64).reshape(-1, 2).T for part in seg)))
+    from pycocotools import mask as mask_utils  # only for files that leave areas out
+
+    compressed = seg if isinstance(seg["counts"], str) else mask_utils.frPyObjects(seg, height, width)
+    return float(mask_utils.area(compressed))
+
+
+def _fill_defaults(annotations: list[dict], images: dict[int, dict], path: Path) -> None:
+    """Give annotations without ``iscrowd`` or ``area`` detectron2's values (0; the segmentation's
+    area, else the box's), which COCOeval reads and many converters do not write."""
+    missing: Counter = Counter()
+    for ann in annotations:
+        if not isinstance(ann.get("iscrowd"), int):
+            ann["iscrowd"] = 0
+            missing["iscrowd"] += 1
+        if not _is_number(ann.get("area")):
+            image = images[ann["image_id"]]
+            ann["area"] = _segmentation_area(ann["segmentation"], image["height"], image["width"]) \
+                if "segmentation" in ann else float(ann["bbox"][2] * ann["bbox"][3])
+            missing["area"] += 1
+    if missing:
+        logger.info("%s: %s; detectron2's defaults used (iscrowd 0, area from the segmentation or else the box)",
+                    path, ", ".join(f"{n} annotations without {key}" for key, n in sorted(missing.items())))
+
+
 def load_coco_json(path: str | Path) -> tuple[dict[str, Any], Counter]:
     """The checked contents of a COCO instances json (bad annotations dropped and logged), and the
     count of drops by reason.
@@ -212,6 +244,7 @@ def load_coco_json(path: str | Path) -> tuple[dict[str, Any], Counter]:
         problems[reason] += 1
         if problems[reason] <= _EXAMPLES:
             examples.setdefault(reason, []).append(f"annotations[{n}]: {problem}")
+    _fill_defaults(kept, images, path)
     if problems:
         detail = "; ".join(f"{count} {reason} (e.g. {', '.join(examples[reason])})"
                            for reason, count in problems.most_common())

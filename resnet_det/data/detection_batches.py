@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from resnet_det.config import CfgNode
+from resnet_det.config import CfgNode, ConfigValueError
 from resnet_det.data.batches import DetectionBatch
 from resnet_det.data.image_io import read_or_none, read_or_substitute
 from resnet_det.data.sampling import EpochStream, IterationSlots, draw_short_side
@@ -29,19 +29,22 @@ def hflip(image: torch.Tensor, target: dict) -> tuple[torch.Tensor, dict]:
 
 
 class _TrainImages(Dataset):
-    """Item ``(iteration, slot)``: that slot's image and target, maybe flipped, with its training size."""
+    """Item ``(iteration, slot)``: that slot's image and target, maybe flipped, with its training size.
+    An image that its smallest training size (``min(min_sizes)``, longest side ``max_size``) would
+    shrink to a side of 0 pixels is a bad image, as an unreadable one is."""
 
     def __init__(self, dataset, indices: list[int], stream: EpochStream, flip: bool,
-                 min_sizes: Sequence[int], sampling: str, on_bad_image: str) -> None:
+                 min_sizes: Sequence[int], sampling: str, on_bad_image: str, max_size: int | None = None) -> None:
         self.dataset, self.indices, self.stream, self.flip = dataset, indices, stream, flip
         self.min_sizes, self.sampling, self.on_bad_image = tuple(min_sizes), sampling, on_bad_image
+        self.smallest = (min(self.min_sizes), max_size)
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, key: tuple[int, int]):
         iteration, slot = key
-        position, image = read_or_substitute(lambda k: self.dataset.read_image(self.indices[k]),
+        position, image = read_or_substitute(lambda k: self.dataset.read_checked(self.indices[k], self.smallest),
                                              int(self.stream.indices(iteration)[slot]), len(self.indices),
                                              self.on_bad_image)
         target = self.dataset.target(self.indices[position])
@@ -63,7 +66,7 @@ def usable_indices(dataset, name: str) -> list[int]:
         logger.info("%s: %d of %d images have no usable annotations and are left out of training",
                     name, len(dataset) - len(keep), len(dataset))
     if not keep:
-        raise ValueError(f"{name}: no image has a usable annotation")
+        raise ConfigValueError(f"{name}: no image has a usable annotation to train on (DATASETS.TRAIN)")
     return keep
 
 
@@ -73,12 +76,12 @@ class DetectionBatches:
     def __init__(self, dataset, name: str, batch_size: int, *, seed: int, flip: bool,
                  min_sizes: Sequence[int], sampling: str, device: torch.device, num_workers: int,
                  rank: int = 0, world_size: int = 1, group_by_aspect_ratio: bool = True,
-                 on_bad_image: str = "skip") -> None:
+                 on_bad_image: str = "skip", max_size: int | None = None) -> None:
         indices = usable_indices(dataset, name)
         groups = np.array([dataset.is_landscape(i) for i in indices]) if group_by_aspect_ratio else None
         self.stream = EpochStream(len(indices), batch_size, seed=seed, rank=rank, world_size=world_size,
                                   groups=groups)
-        self.samples = _TrainImages(dataset, indices, self.stream, flip, min_sizes, sampling, on_bad_image)
+        self.samples = _TrainImages(dataset, indices, self.stream, flip, min_sizes, sampling, on_bad_image, max_size)
         self.device, self.num_workers = device, num_workers
 
     @classmethod
@@ -89,7 +92,7 @@ class DetectionBatches:
                    flip=cfg.INPUT.RANDOM_FLIP, min_sizes=cfg.INPUT.MIN_SIZE_TRAIN,
                    sampling=cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING, device=device, num_workers=cfg.DATALOADER.NUM_WORKERS,
                    rank=rank, world_size=world_size, group_by_aspect_ratio=cfg.DATALOADER.ASPECT_RATIO_GROUPING,
-                   on_bad_image=cfg.DATALOADER.ON_BAD_IMAGE)
+                   on_bad_image=cfg.DATALOADER.ON_BAD_IMAGE, max_size=cfg.INPUT.MAX_SIZE_TRAIN)
 
     def iterate(self, start: int) -> Iterator[DetectionBatch]:
         loader = DataLoader(self.samples, batch_sampler=IterationSlots(start, self.stream.local),
@@ -101,33 +104,35 @@ class DetectionBatches:
 
 
 class _EvalImages(Dataset):
-    """Item ``i``: image ``i`` (None if it cannot be read, under ``"skip"``) and its target."""
+    """Item ``i``: image ``i`` (None if it cannot be read or resized to ``resize``, under ``"skip"``)
+    and its target."""
 
-    def __init__(self, dataset, indices: range, on_bad_image: str) -> None:
-        self.dataset, self.indices, self.on_bad_image = dataset, indices, on_bad_image
+    def __init__(self, dataset, indices: range, on_bad_image: str, resize: tuple[int, int] | None = None) -> None:
+        self.dataset, self.indices, self.on_bad_image, self.resize = dataset, indices, on_bad_image, resize
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor | None, dict]:
         index = self.indices[i]
-        image = read_or_none(lambda: self.dataset.read_image(index), self.on_bad_image,
+        image = read_or_none(lambda: self.dataset.read_checked(index, self.resize), self.on_bad_image,
                              "evaluating without image (it gets no detections)")
         return image, self.dataset.target(index)
 
 
 def eval_batches(dataset, batch_size: int, num_workers: int, rank: int = 0, world_size: int = 1,
-                 on_bad_image: str = "skip") -> DataLoader:
+                 on_bad_image: str = "skip", resize: tuple[int, int] | None = None) -> DataLoader:
     """This rank's share of the images (every ``world_size``-th) in lists of ``batch_size``.
 
     An unreadable image comes as None with its target, so that it still counts in the evaluation
     (as an image where nothing was found) under ``on_bad_image="skip"``.
     """
-    shard = _EvalImages(dataset, range(rank, len(dataset), world_size), on_bad_image)
+    shard = _EvalImages(dataset, range(rank, len(dataset), world_size), on_bad_image, resize)
     return DataLoader(shard, batch_size=batch_size, num_workers=num_workers, collate_fn=_as_batch)
 
 
 def detection_test_batches(cfg: CfgNode, dataset, rank: int = 0, world_size: int = 1) -> DataLoader:
     """:func:`eval_batches` of a test set with the config's TEST and DATALOADER settings."""
+    resize = (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST) if cfg.INPUT.MIN_SIZE_TEST else None
     return eval_batches(dataset, cfg.TEST.IMS_PER_BATCH, cfg.DATALOADER.NUM_WORKERS, rank, world_size,
-                        cfg.DATALOADER.ON_BAD_IMAGE)
+                        cfg.DATALOADER.ON_BAD_IMAGE, resize)

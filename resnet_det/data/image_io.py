@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from resnet_det.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 # 100 megapixels: a 12,000 x 8,000 photo still loads (about 300 MB decoded); a crafted PNG of
@@ -32,7 +34,7 @@ _ORIENTATION_TAG = 0x0112
 _TRANSPOSING = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(UserError, ValueError):
     """An image file that cannot be used; the message names it and says why."""
 
 

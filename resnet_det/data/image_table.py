@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+import torch
+
+from resnet_det.data.image_io import ImageDecodeError
+from resnet_det.utils.images import resize_problem
 
 
 class ImageTable:
@@ -23,6 +28,21 @@ class ImageTable:
         """``(height, width)`` from the annotation file (no decoding)."""
         height, width = self._sizes[index]
         return int(height), int(width)
+
+    def image_path(self, index: int) -> Path:
+        """The file of image ``index``."""
+        raise NotImplementedError
+
+    def read_checked(self, index: int, resize: tuple[int, int] | None) -> torch.Tensor:
+        """``read_image(index)``, refused (:class:`ImageDecodeError`, so the bad-image policy applies)
+        when resizing it to ``resize`` (shorter side, longest side) would leave a side of 0 pixels;
+        the check reads the annotation file's size, not the pixels."""
+        if resize is not None and (problem := resize_problem(*self.image_size(index), *resize)):
+            raise ImageDecodeError(f"{self.image_path(index)}: {problem}")
+        return self.read_image(index)
+
+    def read_image(self, index: int) -> torch.Tensor:
+        raise NotImplementedError
 
     def is_landscape(self, index: int) -> bool:
         """Whether image ``index`` is wider than tall, from the annotation file (no decoding)."""

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from resnet_det.errors import UserError
 
-class DatasetNotFoundError(FileNotFoundError):
+
+class DatasetNotFoundError(UserError, FileNotFoundError):
     """A dataset is not where it was looked for; the message names the places."""
 
 
-class UnknownDatasetError(KeyError):
+class UnknownDatasetError(UserError, KeyError):
     """No dataset has this name; the message lists the known ones."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 def datasets_root(override: str | os.PathLike = "") -> Path:

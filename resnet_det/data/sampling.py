@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from resnet_det.config import ConfigValueError
+
 
 class EpochStream:
     """Endless epochs, each a fresh permutation of ``num_samples``, cut into global batches.
@@ -25,9 +27,10 @@ class EpochStream:
     def __init__(self, num_samples: int, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
                  groups: np.ndarray | None = None) -> None:
         if batch_size % world_size:
-            raise ValueError(f"batch size {batch_size} is not divisible by {world_size} processes")
+            raise ConfigValueError(f"SOLVER.IMS_PER_BATCH {batch_size} is not divisible by {world_size} processes")
         if batch_size > num_samples:
-            raise ValueError(f"batch size {batch_size} exceeds the dataset size {num_samples}")
+            raise ConfigValueError(f"SOLVER.IMS_PER_BATCH {batch_size} exceeds the training set's {num_samples} "
+                                   "usable images")
         self.num_samples, self.batch_size = num_samples, batch_size
         self.local = batch_size // world_size
         self.seed, self.rank = seed, rank

@@ -13,6 +13,7 @@ from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, read_rgb
 from resnet_det.data.image_table import ImageTable
 from resnet_det.data.paths import DatasetNotFoundError
 from resnet_det.data.serialized import SerializedList
+from resnet_det.errors import UserError
 from resnet_det.utils.images import hwc_to_chw
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "
                "train", "tvmonitor")
 
 
-class VOCAnnotationError(ValueError):
+class VOCAnnotationError(UserError, ValueError):
     """A VOC xml file that cannot be used; the message names the file and the problem."""
 
 
@@ -105,10 +106,12 @@ class VOCDetection(ImageTable):
     def __len__(self) -> int:
         return len(self.ids)
 
+    def image_path(self, index: int) -> Path:
+        return self.year_dir / "JPEGImages" / f"{self.ids[index]}.jpg"
+
     def read_image(self, index: int) -> torch.Tensor:
         """The 3 x H x W uint8 image, checked against the xml's size (raises ImageDecodeError)."""
-        image = read_rgb(self.year_dir / "JPEGImages" / f"{self.ids[index]}.jpg", expected_size=self.image_size(index),
-                         max_pixels=self.max_image_pixels)
+        image = read_rgb(self.image_path(index), expected_size=self.image_size(index), max_pixels=self.max_image_pixels)
         return hwc_to_chw(image)
 
     def target(self, index: int) -> dict:

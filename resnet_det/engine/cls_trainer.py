@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_det.config import CfgNode
+from resnet_det.config import CfgNode, ConfigValueError
 from resnet_det.data.batches import ImageBatch, ViewBatch
 from resnet_det.data.catalog import dataset_metadata
 from resnet_det.data.classification import (
@@ -58,10 +58,11 @@ class ClassificationTrainer(Trainer):
 
     def build_train_loader(self, cfg: CfgNode) -> Any:
         if len(cfg.DATASETS.TRAIN) != 1:
-            raise ValueError(f"classification trains on exactly one dataset; DATASETS.TRAIN is {cfg.DATASETS.TRAIN}")
+            raise ConfigValueError(f"classification trains on exactly one dataset; DATASETS.TRAIN is "
+                                   f"{cfg.DATASETS.TRAIN}")
         train = load_classification_dataset(cfg.DATASETS.TRAIN[0], cfg.DATASETS.ROOT)
         if len(train.classes) != cfg.MODEL.NUM_CLASSES:
-            raise ValueError(f"{cfg.DATASETS.TRAIN[0]} has {len(train.classes)} classes but "
+            raise ConfigValueError(f"{cfg.DATASETS.TRAIN[0]} has {len(train.classes)} classes but "
                              f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES}")
         self.classes = tuple(train.classes)
         self._set_mean_image(train)
@@ -74,11 +75,11 @@ class ClassificationTrainer(Trainer):
         if mean is None:
             return
         if not isinstance(train, ArrayDataset):
-            raise ValueError(f"INPUT.NORMALIZE per_pixel_mean needs an in-memory training set (CIFAR), "
+            raise ConfigValueError(f"INPUT.NORMALIZE per_pixel_mean needs an in-memory training set (CIFAR), "
                              f"not the image files of {self.cfg.DATASETS.TRAIN[0]}")
         image = train.images.sum(axis=0, dtype=np.float64) / len(train.images)  # H x W x 3, no float copy of the set
         if image.shape[:2] != tuple(mean.shape[1:]):
-            raise ValueError(f"{self.cfg.DATASETS.TRAIN[0]}: images of {image.shape[:2]} but INPUT.CROP_SIZE "
+            raise ConfigValueError(f"{self.cfg.DATASETS.TRAIN[0]}: images of {image.shape[:2]} but INPUT.CROP_SIZE "
                              f"{mean.shape[1]}; the per-pixel mean needs uncropped sizes")
         mean.copy_(torch.from_numpy(image).permute(2, 0, 1).float())
         logger.info("per-pixel mean of %d training images subtracted by the network", len(train.images))
@@ -144,5 +145,5 @@ class ClassificationTrainer(Trainer):
     def build_evaluators(self, cfg: CfgNode, dataset_name: str) -> list[DatasetEvaluator]:
         kind = dataset_metadata(dataset_name).evaluator_type
         if kind != "classification":
-            raise ValueError(f"{dataset_name} is scored by a {kind} evaluator, not by top-k classification error")
+            raise ConfigValueError(f"{dataset_name} is scored by a {kind} evaluator, not by top-k classification error")
         return [ClassificationEvaluator(self.device)]

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from resnet_det.config import CfgNode
+from resnet_det.config import CfgNode, ConfigValueError
 from resnet_det.data.batches import DetectionBatch
 from resnet_det.data.catalog import dataset_metadata, load_detection_dataset, load_training_set, register_from_config
 from resnet_det.data.detection_batches import DetectionBatches, detection_test_batches
@@ -31,7 +31,7 @@ class DetectionTrainer(Trainer):
 
     def __init__(self, cfg: CfgNode) -> None:
         if cfg.TEST.PRECISE_BN.ENABLED:
-            raise ValueError("TEST.PRECISE_BN is for classifiers: recompute a backbone's statistics with "
+            raise ConfigValueError("TEST.PRECISE_BN is for classifiers: recompute a backbone's statistics with "
                              "tools/train_cls.py (or tools/precise_bn.py) before fine-tuning the detector")
         register_from_config(cfg.DATASETS.REGISTER)
         self._test_datasets: dict[str, Any] = {}  # parsed once, evaluated every TEST.EVAL_PERIOD
@@ -64,7 +64,7 @@ class DetectionTrainer(Trainer):
 
     def _check_classes(self, name: str, dataset: Any) -> None:
         if len(dataset.classes) != self.cfg.MODEL.ROI_HEADS.NUM_CLASSES:
-            raise ValueError(f"{name} has {len(dataset.classes)} classes but MODEL.ROI_HEADS.NUM_CLASSES is "
+            raise ConfigValueError(f"{name} has {len(dataset.classes)} classes but MODEL.ROI_HEADS.NUM_CLASSES is "
                              f"{self.cfg.MODEL.ROI_HEADS.NUM_CLASSES}")
 
     def test_dataset(self, name: str) -> Any:
@@ -93,4 +93,4 @@ class DetectionTrainer(Trainer):
             iou_types = ("bbox", "segm") if cfg.MODEL.MASK_ON else ("bbox",)
             return [COCOEvaluator(dataset.coco, dataset.category_ids, iou_types,
                                   self.output_dir / "inference" / dataset_name / "coco_instances_results.json")]
-        raise ValueError(f"{dataset_name} is scored by a {meta.evaluator_type} evaluator, not by a detection one")
+        raise ConfigValueError(f"{dataset_name} is scored by a {meta.evaluator_type} evaluator, not by a detection one")

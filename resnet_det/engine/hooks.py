@@ -19,6 +19,7 @@ from torch import nn
 
 from resnet_det.engine.lr_scheduler import scheduled_lr
 from resnet_det.engine.train_loop import HookBase
+from resnet_det.errors import UserError
 from resnet_det.evaluation.evaluator import flatten_results
 from resnet_det.utils.atomic import atomic_write_json
 from resnet_det.utils.distributed import all_reduce_sum, get_world_size, is_main_process
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 RESULTS_FILE = "results.json"
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError, FloatingPointError):
     """The training loss (or the weights) became NaN or infinite."""
 
 
@@ -75,9 +76,14 @@ class NonFiniteGuard(HookBase):
         check_weights = done % self.weights_period == 0 or last
         if (done % self.period == 0 or check_weights) and (
                 self._nonfinite.item() or (check_weights and not all_finite(self.model))):
-            raise NonFiniteLossError(
-                f"training loss or weights became NaN/Inf by iteration {done}; stopped. Last good checkpoint: "
-                f"{self.last_checkpoint() or 'none yet'} (lower SOLVER.BASE_LR or add warmup)")
+            raise nonfinite_error(done, self.last_checkpoint(), "training loss or weights became NaN/Inf")
+
+
+def nonfinite_error(done: int, last_checkpoint: Path | None, what: str) -> NonFiniteLossError:
+    """The error that stops a diverged run: what became non-finite, by which iteration, and the last
+    good checkpoint to resume or restart from."""
+    return NonFiniteLossError(f"{what} by iteration {done}; stopped. Last good checkpoint: "
+                              f"{last_checkpoint or 'none yet'} (lower SOLVER.BASE_LR or add warmup)")
 
 
 def peak_memory(device: torch.device) -> dict[str, float]:

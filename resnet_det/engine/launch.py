@@ -6,30 +6,30 @@ import argparse
 import logging
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import torch.multiprocessing as mp
 
-from resnet_det.config import CfgNode, ConfigError, ConfigValueError, load_config
-from resnet_det.data.coco_json import CocoFormatError
-from resnet_det.data.image_io import ImageDecodeError
-from resnet_det.data.paths import DatasetNotFoundError, UnknownDatasetError
-from resnet_det.data.voc import VOCAnnotationError
-from resnet_det.engine.checkpoint import CheckpointReadError, CheckpointWriteError
-from resnet_det.engine.hooks import NonFiniteLossError
+from resnet_det.config import CfgNode, ConfigValueError, load_config
+from resnet_det.engine.output_dir import check_writable
+from resnet_det.errors import UserError
 from resnet_det.evaluation.evaluator import summary_lines
+from resnet_det.utils.cli import main_guard, report_user_error
 from resnet_det.utils.distributed import get_rank, is_main_process
-from resnet_det.utils.download import DownloadError
 from resnet_det.utils.env import environment_info
 from resnet_det.utils.logger import setup_logger
-from resnet_det.weights import WeightsFileError, WeightsMismatchError
 
 if TYPE_CHECKING:
     from resnet_det.engine.trainer import Trainer
 
 logger = logging.getLogger(__name__)
+
+
+class WorkerExitedError(UserError, RuntimeError):
+    """A process started by ``--num-gpus`` stopped; it logged why itself."""
 
 
 def default_argument_parser(description: str) -> argparse.ArgumentParser:
@@ -67,6 +67,8 @@ def setup(args: argparse.Namespace) -> CfgNode:
     merged config."""
     setup_logger(rank=get_rank())  # so that a config error is logged too
     cfg = load_config(args.config, args.overrides)
+    if is_main_process():
+        check_writable(cfg.OUTPUT_DIR)  # before the log file is opened there
     setup_logger(cfg.OUTPUT_DIR, get_rank())
     logger.info("rank %d of %d, arguments: %s", get_rank(), int(os.environ.get("WORLD_SIZE", "1")), vars(args))
     for line in environment_info():
@@ -78,13 +80,13 @@ def setup(args: argparse.Namespace) -> CfgNode:
 def _master_address(dist_url: str, num_machines: int) -> tuple[str, int]:
     if dist_url == "auto":
         if num_machines > 1:
-            raise ValueError("--dist-url auto works on one machine; give tcp://HOST:PORT of machine 0")
+            raise ConfigValueError("--dist-url auto works on one machine; give tcp://HOST:PORT of machine 0")
         with socket.socket() as s:  # a port free now; the processes bind it moments later
             s.bind(("127.0.0.1", 0))
             return "127.0.0.1", s.getsockname()[1]
     url = urlparse(dist_url)
     if url.scheme != "tcp" or not url.hostname or not url.port:
-        raise ValueError(f"--dist-url must be tcp://HOST:PORT or auto, got {dist_url!r}")
+        raise ConfigValueError(f"--dist-url must be tcp://HOST:PORT or auto, got {dist_url!r}")
     return url.hostname, url.port
 
 
@@ -94,7 +96,11 @@ def _worker(local_rank: int, trainer_class: type[Trainer], args: argparse.Namesp
     os.environ.update({"RANK": str(args.machine_rank * args.num_gpus + local_rank), "LOCAL_RANK": str(local_rank),
                        "WORLD_SIZE": str(world_size), "LOCAL_WORLD_SIZE": str(args.num_gpus),
                        "MASTER_ADDR": master[0], "MASTER_PORT": str(master[1])})
-    train_or_evaluate(trainer_class, args)
+    try:
+        train_or_evaluate(trainer_class, args)
+    except UserError as e:  # said here, once, rather than as the parent's traceback of this process
+        report_user_error(e)
+        sys.exit(1)
 
 
 def launch(trainer_class: type[Trainer], args: argparse.Namespace) -> None:
@@ -104,9 +110,13 @@ def launch(trainer_class: type[Trainer], args: argparse.Namespace) -> None:
         train_or_evaluate(trainer_class, args)
         return
     if "WORLD_SIZE" in os.environ:
-        raise ValueError("--num-gpus starts its own processes; under torchrun, leave it out")
-    mp.start_processes(_worker, args=(trainer_class, args, _master_address(args.dist_url, args.num_machines)),
-                       nprocs=args.num_gpus, start_method="spawn")
+        raise ConfigValueError("--num-gpus starts its own processes; under torchrun, leave it out")
+    try:
+        mp.start_processes(_worker, args=(trainer_class, args, _master_address(args.dist_url, args.num_machines)),
+                           nprocs=args.num_gpus, start_method="spawn")
+    except mp.ProcessExitedException as e:
+        raise WorkerExitedError(f"process {e.error_index} of {args.num_gpus} stopped with exit code {e.exit_code}"
+                                " (its error is logged above)") from None
 
 
 def train_or_evaluate(trainer_class: type[Trainer], args: argparse.Namespace) -> None:
@@ -118,19 +128,10 @@ def train_or_evaluate(trainer_class: type[Trainer], args: argparse.Namespace) ->
         print("\n".join(summary_lines(results)))
 
 
-# Errors about the user's input or machine, whose message says all there is to say: a tool prints
-# it alone and exits with 1. Anything else keeps its traceback.
-USER_ERRORS = (ConfigError, ConfigValueError, FileNotFoundError, DatasetNotFoundError, UnknownDatasetError,
-               CocoFormatError, VOCAnnotationError, ImageDecodeError, DownloadError, WeightsFileError,
-               WeightsMismatchError, CheckpointReadError, CheckpointWriteError, NonFiniteLossError)
-
-
 def run(trainer_class: type[Trainer], description: str | None, argv: list[str] | None = None) -> int:
     """A training tool's ``main``: 0 when it finished, 1 (with the message alone) on a user error."""
-    args = parse_args(default_argument_parser(description or ""), argv)
-    try:
-        launch(trainer_class, args)
-    except USER_ERRORS as e:
-        logger.error("%s: %s", type(e).__name__, e)
-        return 1
-    return 0
+    @main_guard
+    def main(args: list[str] | None) -> int:
+        launch(trainer_class, parse_args(default_argument_parser(description or ""), args))
+        return 0
+    return main(argv)

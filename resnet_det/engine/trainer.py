@@ -7,6 +7,7 @@ gradient clipping, DDP or CUDA-graph replay; the rest of a run is its hooks.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
@@ -18,12 +19,14 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from resnet_det.config import CfgNode
+from resnet_det.config import CfgNode, ConfigValueError
 from resnet_det.engine import hooks
 from resnet_det.engine.checkpoint import Checkpointer
 from resnet_det.engine.cuda_graph import GraphedStep, move_lr_to_device
 from resnet_det.engine.events import EventWriter
+from resnet_det.engine.hooks import NonFiniteLossError
 from resnet_det.engine.lr_scheduler import build_lr_scheduler
+from resnet_det.engine.output_dir import OutputDirLock, check_writable
 from resnet_det.engine.train_loop import HookBase, StepOutput, TrainerBase
 from resnet_det.evaluation.evaluator import DatasetEvaluator, DatasetEvaluators, inference_on_dataset, summary_lines
 from resnet_det.utils.amp import bf16_autocast
@@ -75,6 +78,8 @@ class Trainer(TrainerBase):
         if cfg.SOLVER.CUDA_GRAPH:
             self._check_graphable()
         self.output_dir = Path(cfg.OUTPUT_DIR)
+        if is_main_process():
+            check_writable(self.output_dir)
         torch.manual_seed(cfg.SEED)
         if cfg.DETERMINISTIC:
             torch.use_deterministic_algorithms(True)
@@ -83,7 +88,7 @@ class Trainer(TrainerBase):
         self.train_model: nn.Module = self.model  # wrapped for DDP while training
         self.optimizer = self.build_optimizer(cfg, self.model)
         self.scheduler = build_lr_scheduler(self.optimizer, cfg)
-        self.checkpointer = Checkpointer(self.output_dir, self.model, optimizer=self.optimizer,
+        self.checkpointer = Checkpointer(self.output_dir, self.model, config=cfg.dump(), optimizer=self.optimizer,
                                          scheduler=self.scheduler)
         self._train_loader: Any = None
         self.results: dict[str, Any] = {}
@@ -171,7 +176,7 @@ class Trainer(TrainerBase):
              "MODEL.COMPILE.MODE reduce-overhead captures graphs of its own; use default or max-autotune"),
         ] if broken]
         if reasons:
-            raise ValueError(f"SOLVER.CUDA_GRAPH cannot be used here: {'; '.join(reasons)}")
+            raise ConfigValueError(f"SOLVER.CUDA_GRAPH cannot be used here: {'; '.join(reasons)}")
 
     def _clip_gradients(self) -> None:
         clip = self.cfg.SOLVER.CLIP_GRADIENTS
@@ -202,6 +207,9 @@ class Trainer(TrainerBase):
         if ckpt is not None:
             self.start_iter = int(ckpt["iteration"]) + 1
             return str(self.checkpointer.last_checkpoint())
+        if resume:
+            logger.info("no checkpoint in %s to resume from: starting from %s", self.output_dir,
+                        self.cfg.MODEL.WEIGHTS or "random initialisation")
         if self.cfg.MODEL.WEIGHTS:
             self.load_initial_weights(self.cfg.MODEL.WEIGHTS)
             return self.cfg.MODEL.WEIGHTS
@@ -225,7 +233,7 @@ class Trainer(TrainerBase):
         ``{"weights", "iterations", "results"}`` written to ``OUTPUT_DIR/results.json`` as a training
         run writes its own."""
         if weights is None:
-            raise ValueError("evaluation needs weights: set MODEL.WEIGHTS (a file, an http(s):// URL, "
+            raise ConfigValueError("evaluation needs weights: set MODEL.WEIGHTS (a file, an http(s):// URL, "
                              "detectron2://... or torchvision://...) or --resume from a checkpoint in OUTPUT_DIR")
         self._write_config()
         results = {"weights": weights, "iterations": self.start_iter, "results": self.test()}
@@ -253,10 +261,28 @@ class Trainer(TrainerBase):
         # In-model randomness (RoI and anchor sampling) is a function of the iteration too, so a
         # resumed run draws what the uninterrupted one drew.
         torch.manual_seed(self.cfg.SEED * 1_000_003 + self.iter * 7919 + get_rank())
-        self.step_output = self._run_step(batch)
+        try:
+            self.step_output = self._run_step(batch)
+        except NonFiniteLossError:
+            raise
+        except FloatingPointError as e:  # raised inside the model (the RPN's proposals), before any loss
+            raise hooks.nonfinite_error(self.iter + 1, self.checkpointer.last_checkpoint(), str(e)) from None
 
     def train(self) -> dict[str, Any]:  # type: ignore[override]
-        """Run from ``start_iter`` to ``SOLVER.MAX_ITER``; return the final results (``results.json``)."""
+        """Run from ``start_iter`` to ``SOLVER.MAX_ITER``; return the final results (``results.json``).
+
+        A run resumed at or past ``SOLVER.MAX_ITER`` has nothing to train: its checkpoint is evaluated,
+        and no checkpoint is written (none could be of a later iteration). The main process holds
+        ``OUTPUT_DIR`` (:class:`~resnet_det.engine.output_dir.OutputDirLock`) while it trains."""
+        if self.start_iter >= self.cfg.SOLVER.MAX_ITER:
+            last = self.checkpointer.last_checkpoint()
+            logger.info("%s is at iteration %d, at or past SOLVER.MAX_ITER %d: nothing to train, evaluating it",
+                        last, self.start_iter, self.cfg.SOLVER.MAX_ITER)
+            return self.evaluate(str(last))
+        with OutputDirLock(self.output_dir) if is_main_process() else contextlib.nullcontext():
+            return self._train()
+
+    def _train(self) -> dict[str, Any]:
         self._write_config()
         self.check_datasets()
         self._run_step: Callable[[Any], StepOutput] = self._step

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import torch
 
-from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, read_rgb
+from resnet_det.data.image_io import DEFAULT_MAX_PIXELS, ImageDecodeError, read_rgb
 
 ImageLike = str | os.PathLike | np.ndarray | torch.Tensor
 CHANNEL_ORDERS = ("RGB", "BGR")
@@ -42,7 +42,7 @@ def as_rgb_tensor(image: ImageLike, channel_order: str = "RGB", max_pixels: int 
     A path is decoded with its EXIF orientation applied (errors name the file). A numpy array is
     H x W x C (OpenCV and PIL layouts) and a tensor C x H x W (torchvision's), both uint8, in
     ``channel_order`` ("BGR" for what ``cv2.imread`` returns); grey images are repeated to three
-    channels and alpha is dropped.
+    channels and alpha is dropped. One of more than ``max_pixels`` is refused before it is copied.
     """
     if channel_order not in CHANNEL_ORDERS:
         raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
@@ -51,13 +51,23 @@ def as_rgb_tensor(image: ImageLike, channel_order: str = "RGB", max_pixels: int 
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8:
             raise ValueError(f"expected a uint8 array (0-255), got {image.dtype}")
+        _check_pixels(image.shape[:2], max_pixels)
         tensor = torch.from_numpy(np.ascontiguousarray(_rgb_array(image))).permute(2, 0, 1)
     elif isinstance(image, torch.Tensor):
         if image.dtype != torch.uint8:
             raise ValueError(f"expected a uint8 tensor (0-255), got {image.dtype}")
+        _check_pixels(tuple(image.shape[-2:]), max_pixels)
         tensor = _rgb_tensor(image.cpu())
     else:
         raise TypeError(f"expected a path, a numpy array or a tensor, got {type(image).__name__}")
     if channel_order == "BGR":
         tensor = tensor.flip(0)
     return tensor.contiguous()
+
+
+def _check_pixels(shape: tuple[int, ...], max_pixels: int) -> None:
+    """Refuse an image of ``(height, width)`` over ``max_pixels`` before it is copied, as files are refused."""
+    pixels = shape[0] * shape[1] if len(shape) == 2 else 0
+    if pixels > max_pixels:
+        raise ImageDecodeError(f"a {shape[0]} x {shape[1]} image ({pixels / 1e6:.0f} megapixels) is over the limit of "
+                               f"{max_pixels / 1e6:.0f} megapixels (DATALOADER.MAX_IMAGE_PIXELS)")

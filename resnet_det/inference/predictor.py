@@ -23,6 +23,7 @@ from resnet_det.modeling.detection.structures import Instances
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_classifier
 from resnet_det.utils.distributed import resolve_device
+from resnet_det.utils.images import ImageSizeError, resize_problem
 from resnet_det.weights import WeightsFileError, load_state_dict_checked, load_weights
 
 
@@ -101,9 +102,20 @@ class Predictor:
             return self._predict([cast(ImageLike, images)], channel_order, batch_size)[0]
         return self._predict(list(images), channel_order, batch_size)
 
+    def input_problem(self, image: torch.Tensor) -> str | None:
+        """Why the model cannot take ``image`` (3 x H x W), or None: a detector refuses an image that
+        its test resize would shrink to a side of 0 pixels."""
+        if self.is_classifier or not self.cfg.INPUT.MIN_SIZE_TEST:
+            return None
+        height, width = image.shape[-2:]
+        return resize_problem(height, width, self.cfg.INPUT.MIN_SIZE_TEST, self.cfg.INPUT.MAX_SIZE_TEST)
+
     def _predict(self, images: list[ImageLike], channel_order: str, batch_size: int | None) -> list:
         max_pixels = self.cfg.DATALOADER.MAX_IMAGE_PIXELS
         tensors = [as_rgb_tensor(x, channel_order, max_pixels) for x in images]
+        for i, (source, tensor) in enumerate(zip(images, tensors)):
+            if problem := self.input_problem(tensor):
+                raise ImageSizeError(f"{source if isinstance(source, (str, os.PathLike)) else f'image {i}'}: {problem}")
         size = batch_size or self.cfg.TEST.IMS_PER_BATCH
         results: list = []
         for start in range(0, len(tensors), size):

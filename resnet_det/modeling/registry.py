@@ -7,11 +7,12 @@ from typing import Any
 
 from torch import nn
 
-from resnet_det.config import CfgNode
-from resnet_det.modeling.blocks import BottleneckBlock
+from resnet_det.config import CfgNode, ConfigValueError, check_choice
+from resnet_det.modeling.blocks import SHORTCUT_OPTIONS, BottleneckBlock
 from resnet_det.modeling.cifar import CIFAR_DEPTHS, CifarResNet
+from resnet_det.modeling.norm import NORMS
 from resnet_det.modeling.resnet import ARCH_SETTINGS, ResNet
-from resnet_det.weights import get_weight_style, register_layout
+from resnet_det.weights import WEIGHT_STYLES, get_weight_style, register_layout
 
 MODEL_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -40,9 +41,20 @@ def build_model(name: str, **overrides) -> nn.Module:
     return builder(**overrides)
 
 
+def check_resnet_options(cfg: CfgNode) -> None:
+    """Refuse (:class:`ConfigValueError`, key named) a ``MODEL.RESNETS`` option or weight style that
+    no ResNet of this package has, before anything is built."""
+    check_choice("MODEL.RESNETS.NORM", cfg.MODEL.RESNETS.NORM, NORMS)
+    check_choice("MODEL.RESNETS.SHORTCUT", cfg.MODEL.RESNETS.SHORTCUT, ("", *SHORTCUT_OPTIONS))
+    check_choice("MODEL.RESNETS.RES5_DILATION", cfg.MODEL.RESNETS.RES5_DILATION, (1, 2))
+    check_choice("MODEL.WEIGHT_STYLE", cfg.MODEL.WEIGHT_STYLE, WEIGHT_STYLES)
+
+
 def build_classifier(cfg: CfgNode) -> nn.Module:
     """The registered model ``MODEL.ARCH`` with ``MODEL.NUM_CLASSES`` outputs and the ``MODEL.RESNETS``
     options; ImageNet ResNets put the bottleneck stride where ``MODEL.WEIGHT_STYLE`` says."""
+    check_resnet_options(cfg)
+    check_choice("MODEL.ARCH", cfg.MODEL.ARCH, list_models())
     kwargs: dict[str, Any] = {"num_classes": cfg.MODEL.NUM_CLASSES, "norm": cfg.MODEL.RESNETS.NORM,
                               "zero_init_last": cfg.MODEL.RESNETS.ZERO_INIT_LAST}
     if cfg.MODEL.RESNETS.SHORTCUT:
@@ -51,7 +63,7 @@ def build_classifier(cfg: CfgNode) -> nn.Module:
         kwargs["stride_in_1x1"] = get_weight_style(cfg.MODEL.WEIGHT_STYLE).stride_in_1x1
     if cfg.INPUT.NORMALIZE == "per_pixel_mean":
         if not cfg.MODEL.ARCH.startswith("cifar_"):
-            raise ValueError(f"INPUT.NORMALIZE per_pixel_mean is for the CIFAR nets, not {cfg.MODEL.ARCH}")
+            raise ConfigValueError(f"INPUT.NORMALIZE per_pixel_mean is for the CIFAR nets, not {cfg.MODEL.ARCH}")
         kwargs["mean_image_size"] = cfg.INPUT.CROP_SIZE
     return build_model(cfg.MODEL.ARCH, **kwargs)
 

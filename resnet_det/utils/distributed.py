@@ -8,7 +8,13 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
+from resnet_det.errors import UserError
+
 T = TypeVar("T")
+
+
+class DeviceUnavailableError(UserError, RuntimeError):
+    """The device a config asks for is not on this machine."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -17,7 +23,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name} asked for but no CUDA device is available; use MODEL.DEVICE cpu")
+        raise DeviceUnavailableError(f"MODEL.DEVICE {name}: no CUDA device is available on this machine; "
+                                     "use MODEL.DEVICE cpu (or auto)")
     return torch.device(name)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from resnet_det.errors import UserError
+
 
 def hwc_to_chw(images: np.ndarray) -> torch.Tensor:
     """A channels-first tensor view of an ``H x W x C`` image or an ``N x H x W x C`` batch (no copy)."""
@@ -20,6 +22,20 @@ def shorter_side_shape(height: int, width: int, short: int, max_size: int | None
         factor = max_size / max(new_h, new_w)
         new_h, new_w = new_h * factor, new_w * factor
     return int(new_h + 0.5), int(new_w + 0.5)
+
+
+class ImageSizeError(UserError, ValueError):
+    """An image that cannot be resized as asked: a side would round to 0 pixels."""
+
+
+def resize_problem(height: int, width: int, short: int, max_size: int | None = None) -> str | None:
+    """Why an ``height x width`` image cannot be resized to the shorter side ``short`` (the longer
+    capped at ``max_size``), or None: a side that rounds to 0 pixels (an extreme aspect ratio)."""
+    new_h, new_w = shorter_side_shape(height, width, short, max_size)
+    if min(new_h, new_w) >= 1:
+        return None
+    return (f"{height} x {width} image would be resized to {new_h} x {new_w} (shorter side {short}, longest "
+            f"{max_size}): its aspect ratio is too extreme for a detector")
 
 
 def resize_like_pil(image: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -36,6 +36,14 @@ def test_unknown_keys_and_bad_files(tmp_path):
     ("{}", ["SOLVER.CHECKPOINT_PERIOD", "0"], "SOLVER.CHECKPOINT_PERIOD must be positive"),
     ("{}", ["DATALOADER.ON_BAD_IMAGE", "ignore"], "DATALOADER.ON_BAD_IMAGE must be skip or fail"),
     ("{}", ["MODEL.DEVICE", "gpu"], "MODEL.DEVICE must be auto, cpu, cuda or cuda:N"),
+    ("{}", ["INPUT.MIN_SIZE_TRAIN", "()"], r"INPUT.MIN_SIZE_TRAIN must be one or more positive sizes, got \(\)"),
+    ("{}", ["MODEL.RPN.BATCH_SIZE_PER_IMAGE", "0"], "MODEL.RPN.BATCH_SIZE_PER_IMAGE must be positive, got 0"),
+    ("{}", ["SOLVER.MOMENTUM", "-0.9"], r"SOLVER.MOMENTUM must be in \[0, 1\), got -0.9"),
+    ("{}", ["MODEL.ROI_HEADS.POSITIVE_FRACTION", "1.5"], "POSITIVE_FRACTION must be between 0 and 1, got 1.5"),
+    ("{}", ["SOLVER", "1"], "command-line override: SOLVER is a group of keys, not a value; set one of its keys"),
+    ("_BASE_: https://example.com/evil.yaml\n", [], "_BASE_ https://example.com/evil.yaml is a URL; a base config "
+                                                   "must be a local file"),
+    ("_BASE_: [3]\n", [], "_BASE_ must be a file name or a list of them, got 3"),
 ])
 def test_wrong_types_and_values_name_key_and_source(tmp_path, yaml_text, overrides, message):
     (tmp_path / "bad.yaml").write_text(yaml_text)
@@ -69,3 +77,17 @@ def test_plugin_configs_are_found_and_a_missing_name_lists_the_configs(tmp_path,
     assert resolve_config("mask_rcnn_R_50_C4_3x") == CONFIGS_DIR / "detectron2" / "mask_rcnn_R_50_C4_3x.yaml"
     with pytest.raises(FileNotFoundError, match=r"config file not found: coco_r1010 .*configs: .*coco_r101,"):
         load_config("coco_r1010")
+
+
+def test_the_range_table_offers_what_the_code_accepts():
+    """The config-level choices the range checks list are the ones the modules that read them implement."""
+    from resnet_det.config.checks import VALUE_CHECKS
+    from resnet_det.data.image_io import BAD_IMAGE_POLICIES
+    from resnet_det.data.sampling import SIZE_SAMPLINGS
+    from resnet_det.modeling.detection.inputs import RESIZE_MODES
+    from resnet_det.modeling.preprocess import NORMALIZATIONS
+    for key, choices in [("INPUT.RESIZE", RESIZE_MODES), ("INPUT.NORMALIZE", NORMALIZATIONS),
+                         ("INPUT.MIN_SIZE_TRAIN_SAMPLING", SIZE_SAMPLINGS),
+                         ("DATALOADER.ON_BAD_IMAGE", BAD_IMAGE_POLICIES)]:
+        ok, _ = VALUE_CHECKS[key]
+        assert all(ok(c) for c in choices) and not ok("anything else"), key

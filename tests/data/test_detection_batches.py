@@ -1,5 +1,6 @@
 """Detection batches: an unreadable image is skipped (logged) or a named error; flips keep targets consistent."""
 import logging
+import re
 
 import pytest
 import torch
@@ -10,40 +11,59 @@ from resnet_det.data.coco import CocoDetection
 from resnet_det.data.detection_batches import DetectionBatches, eval_batches, hflip
 from resnet_det.data.image_io import ImageDecodeError
 
+# Two kinds of unusable image: a truncated file, and one so thin that resizing it for the detector
+# (shorter side 40, longest 1333) would leave it 0 pixels tall; both go through the bad-image policy.
+BAD_IMAGES = {"truncated": "2.png: corrupt or truncated PNG",
+              "too thin": r"2.png: 1 x 3000 image would be resized to 0 x 1333"}
 
-@pytest.fixture
-def four_with_a_corrupt_one(tmp_path, tiny_coco):
-    json_file = tiny_coco(tmp_path, [{"image_id": i, "bbox": [5, 5, 20, 20]} for i in range(1, 5)], n_images=4)
-    (tmp_path / "2.png").write_bytes((tmp_path / "2.png").read_bytes()[:300])  # truncated
-    return CocoDetection(json_file, tmp_path, with_masks=False)
+
+@pytest.fixture(params=BAD_IMAGES)
+def four_with_a_bad_one(request, tmp_path, tiny_coco):
+    import json
+
+    import cv2
+    import numpy as np
+    json_file = tiny_coco(tmp_path, [{"image_id": i, "bbox": [0, 0, 20, 1]} for i in range(1, 5)], n_images=4)
+    if request.param == "truncated":
+        (tmp_path / "2.png").write_bytes((tmp_path / "2.png").read_bytes()[:300])
+    else:
+        cv2.imwrite(str(tmp_path / "2.png"), np.zeros((1, 3000, 3), np.uint8))
+        data = json.loads(json_file.read_text())
+        data["images"][1].update(height=1, width=3000)
+        json_file.write_text(json.dumps(data))
+    return CocoDetection(json_file, tmp_path, with_masks=False), BAD_IMAGES[request.param]
 
 
 def _batches(dataset, on_bad_image: str) -> DetectionBatches:
     return DetectionBatches(dataset, "four", 2, seed=0, flip=True, min_sizes=(40,), sampling="choice",
-                            device=torch.device("cpu"), num_workers=0, on_bad_image=on_bad_image)
+                            device=torch.device("cpu"), num_workers=0, on_bad_image=on_bad_image, max_size=1333)
 
 
-def test_training_skips_the_image_and_says_so(four_with_a_corrupt_one, caplog):
+def test_training_skips_the_image_and_says_so(four_with_a_bad_one, caplog):
+    dataset, message = four_with_a_bad_one
     with caplog.at_level(logging.WARNING):
-        seen = [t["image_id"] for _, batch in zip(range(6), _batches(four_with_a_corrupt_one, "skip").iterate(0))
+        seen = [t["image_id"] for _, batch in zip(range(6), _batches(dataset, "skip").iterate(0))
                 for t in batch.targets]
     assert len(seen) == 12 and 2 not in seen and {1, 3, 4} <= set(seen)
-    assert "2.png: corrupt or truncated PNG" in caplog.text
+    assert re.search(message, caplog.text)
 
 
-def test_training_fails_on_it_when_asked(four_with_a_corrupt_one):
-    with pytest.raises(ImageDecodeError, match="2.png: corrupt or truncated PNG"):
-        for _ in zip(range(6), _batches(four_with_a_corrupt_one, "fail").iterate(0)):
+def test_training_fails_on_it_when_asked(four_with_a_bad_one):
+    dataset, message = four_with_a_bad_one
+    with pytest.raises(ImageDecodeError, match=message):
+        for _ in zip(range(6), _batches(dataset, "fail").iterate(0)):
             pass
 
 
-def test_evaluation_keeps_its_annotations_without_the_image(four_with_a_corrupt_one):
-    pairs = [(im, t) for b in eval_batches(four_with_a_corrupt_one, 3, 0) for im, t in zip(b.images, b.targets)]
+def test_evaluation_keeps_its_annotations_without_the_image(four_with_a_bad_one):
+    dataset, message = four_with_a_bad_one
+    resize = (40, 1333)
+    pairs = [(im, t) for b in eval_batches(dataset, 3, 0, resize=resize) for im, t in zip(b.images, b.targets)]
     assert [t["image_id"] for _, t in pairs] == [1, 2, 3, 4]
     assert [im is None for im, _ in pairs] == [False, True, False, False]
     assert pairs[1][1]["boxes"].shape == (1, 4)
-    with pytest.raises(ImageDecodeError, match="2.png"):
-        list(eval_batches(four_with_a_corrupt_one, 3, 0, on_bad_image="fail"))
+    with pytest.raises(ImageDecodeError, match=message):
+        list(eval_batches(dataset, 3, 0, on_bad_image="fail", resize=resize))
 
 
 @given(st.integers(2, 30), st.integers(2, 30), st.data())

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from resnet_det.engine.checkpoint import Checkpointer, CheckpointReadError
+from resnet_det.engine.checkpoint import Checkpointer, CheckpointReadError, CheckpointWriteError
 from resnet_det.weights import WeightsMismatchError
 
 
@@ -128,3 +128,55 @@ def test_temporaries_of_a_killed_save_are_cleaned_up(tmp_path):
     (tmp_path / ".model_0000003.pth.abc123.tmp").write_bytes(b"half")
     _save(_checkpointer(tmp_path), 4)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_non_finite_weights_are_never_written(tmp_path):
+    ckpt = _checkpointer(tmp_path)
+    _save(ckpt, 1)
+    ckpt.model.weight.data[3, 5] = float("nan")
+    with pytest.raises(CheckpointWriteError, match=r"refused to write checkpoint .*model_0000002.pth: tensor weight "
+                                                   r"holds NaN .*model_0000001.pth, is intact"):
+        _save(ckpt, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last_checkpoint", "model_0000001.pth"]
+
+
+def test_resume_passes_over_a_checkpoint_with_non_finite_weights(tmp_path, caplog):
+    ckpt = _checkpointer(tmp_path)
+    _save(ckpt, 1)
+    time.sleep(0.01)
+    path = _save(ckpt, 2)
+    state = torch.load(path, weights_only=True)
+    state["model"]["bias"][0] = float("inf")  # e.g. written by another program
+    torch.save(state, path)
+    with caplog.at_level(logging.WARNING):
+        assert _checkpointer(tmp_path, seed=1).resume()["iteration"] == 1
+    assert "model_0000002.pth: tensor bias holds NaN or infinite values" in caplog.text
+
+
+def test_resume_with_checkpoints_of_which_none_loads_names_each_and_keeps_them(tmp_path):
+    (tmp_path / "model_0000002.pth").write_bytes(b"PK\x03\x04cut short")
+    torch.save({"weights": "not a training checkpoint"}, tmp_path / "model_0000004.pth")
+    (tmp_path / "last_checkpoint").write_text("model_0000006.pth")  # named, but gone
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(CheckpointReadError) as err:
+        _checkpointer(tmp_path).resume()
+    message = str(err.value)
+    assert "last_checkpoint names model_0000006.pth, which is missing" in message
+    assert "model_0000002.pth: cannot read checkpoint" in message
+    assert "model_0000004.pth: not a resnet_det training checkpoint" in message
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing overwritten
+    assert _checkpointer(tmp_path / "fresh").resume() is None  # no checkpoint at all: a fresh start
+
+
+def test_a_resume_whose_optimizer_does_not_fit_names_the_checkpoint_the_key_and_the_change(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    config = "MODEL:\n  BACKBONE:\n    FREEZE_AT: 2\nOUTPUT_DIR: a\n"
+    saved = Checkpointer(tmp_path, model, config=config, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    saved.save("model_0000001", meta={}, iteration=1, config=config)
+    model[0].requires_grad_(False)  # a frozen stage: the optimizer now holds fewer parameters
+    resumed = Checkpointer(tmp_path, model, config=config.replace("2", "3").replace(": a", ": b"),
+                           optimizer=torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1))
+    with pytest.raises(CheckpointReadError, match=r"model_0000001.pth: its optimizer state does not fit this run's "
+                                                  r"optimizer .*the config changed since it was saved: "
+                                                  r"MODEL.BACKBONE.FREEZE_AT 2 -> 3; to start"):
+        resumed.resume()

@@ -117,13 +117,14 @@ def test_a_wrong_dataset_setting_stops_before_the_first_iteration(coco4, tmp_pat
     assert not list(tmp_path.glob("*.pth"))
 
 
-def test_eval_only_needs_weights_and_writes_its_results(coco4, tmp_path, small_trainer, small_run_args):
+def test_eval_only_needs_weights_and_writes_its_results(coco4, tmp_path, small_trainer, small_run_args, caplog):
     from resnet_det.engine.det_trainer import DetectionTrainer
     from resnet_det.engine.launch import run
     small_trainer("det", tmp_path / "train", *coco4, "SOLVER.MAX_ITER", "1").train()
     args = ["--eval-only", *small_run_args("det"), *coco4]
-    with pytest.raises(ValueError, match="evaluation needs weights: set MODEL.WEIGHTS"):
-        run(DetectionTrainer, "", [*args, "OUTPUT_DIR", str(tmp_path / "none")])
+    with caplog.at_level("ERROR"):  # a user error: one line and exit status 1
+        assert run(DetectionTrainer, "", [*args, "OUTPUT_DIR", str(tmp_path / "none")]) == 1
+    assert "ConfigValueError: evaluation needs weights: set MODEL.WEIGHTS" in caplog.text
     weights = str(tmp_path / "train" / "model_final.pth")
     run(DetectionTrainer, "", [*args, "OUTPUT_DIR", str(tmp_path / "eval"), "MODEL.WEIGHTS", weights])
     saved = json.loads((tmp_path / "eval" / "results.json").read_text())

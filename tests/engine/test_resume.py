@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from resnet_det.engine.checkpoint import CheckpointWriteError
+from resnet_det.engine.checkpoint import CheckpointReadError, CheckpointWriteError
 
 
 class _Interrupt(Exception):
@@ -91,3 +91,47 @@ def test_resume_after_a_stop_reproduces_the_uninterrupted_run(case, tmp_path, mo
     assert resumed.start_iter == int(case.kept[-1][6:13])
     resumed.train()
     assert_same_final_weights(tmp_path / "straight", tmp_path / "resumed")
+
+
+def _checkpoint_files(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
+            if p.suffix == ".pth" or p.name == "last_checkpoint"}
+
+
+def test_a_resume_at_or_past_max_iter_evaluates_and_writes_no_checkpoint(tmp_path, small_trainer, caplog):
+    small_trainer("cls", tmp_path).train()  # 30 iterations: model_0000010/20.pth and model_final.pth
+    before = _checkpoint_files(tmp_path)
+    for max_iter in ("30", "20"):
+        trainer = small_trainer("cls", tmp_path, "SOLVER.MAX_ITER", max_iter, "SOLVER.STEPS", "(10,)")
+        assert trainer.load(resume=True).endswith("model_final.pth") and trainer.start_iter == 30
+        with caplog.at_level("INFO"):
+            results = trainer.train()
+        assert f"at iteration 30, at or past SOLVER.MAX_ITER {max_iter}: nothing to train, evaluating it" in caplog.text
+        assert "train_top1_error" not in caplog.text.split("nothing to train")[-1]  # no step ran
+        assert results["iterations"] == 30 and "top1_error" in results["results"]["shapes_test"]["classification"]
+        assert _checkpoint_files(tmp_path) == before  # never rewritten, least of all with a lower iteration
+
+
+def test_a_nan_in_the_rpn_stops_through_the_guard_naming_the_last_good_checkpoint(tmp_path, small_trainer):
+    from resnet_det.engine.hooks import NonFiniteLossError
+    from resnet_det.engine.train_loop import HookBase
+
+    class PoisonTheRPN(HookBase):
+        def after_step(self) -> None:  # after the checkpoint of iteration 2 is written
+            if self.trainer.iter == 1:
+                self.trainer.model.proposal_generator.rpn_head.objectness_logits.bias.data.fill_(float("nan"))
+
+    trainer = small_trainer("det", tmp_path)
+    trainer.register_hooks([PoisonTheRPN()])
+    with pytest.raises(NonFiniteLossError, match=r"predicted RPN boxes or logits are not finite during training by "
+                                                 r"iteration 3; stopped. Last good checkpoint: .*model_0000002.pth"):
+        trainer.train()
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000002.pth"
+
+
+def test_a_detector_resumed_with_another_freeze_at_names_the_checkpoint_and_the_change(tmp_path, small_trainer):
+    small_trainer("det", tmp_path, "SOLVER.MAX_ITER", "2").train()  # the demo trains every stage: FREEZE_AT 0
+    trainer = small_trainer("det", tmp_path, "SOLVER.MAX_ITER", "4", "MODEL.BACKBONE.FREEZE_AT", "2")
+    with pytest.raises(CheckpointReadError, match=r"model_final.pth: its optimizer state does not fit this run's "
+                                                  r"optimizer .*MODEL.BACKBONE.FREEZE_AT 0 -> 2"):
+        trainer.load(resume=True)

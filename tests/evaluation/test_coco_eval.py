@@ -134,3 +134,28 @@ def test_an_image_list_without_annotations_gets_its_results_written_and_no_score
         assert evaluator.evaluate() == {}
     assert json.loads((tmp_path / "results.json").read_text())[0]["bbox"] == [1.0, 2.0, 29.0, 38.0]
     assert "not scored: the test set has no annotations" in caplog.text
+
+
+def test_ground_truth_without_iscrowd_or_area_gets_detectron2_s_defaults(shared_data, tmp_path, caplog):
+    """Many converters write neither field; COCOeval reads both. The AP equals that of the file with them."""
+    source = shared_data / "coco_mini/annotations/instances_val2017.json"
+    data = json.loads(source.read_text())
+    data["annotations"] = [a for a in data["annotations"] if not a["iscrowd"]]  # crowds need their flag
+    stripped = {**data, "annotations": [{k: v for k, v in a.items() if k not in ("iscrowd", "area")}
+                                        for a in data["annotations"]]}
+    (tmp_path / "full.json").write_text(json.dumps(data))
+    (tmp_path / "stripped.json").write_text(json.dumps(stripped))
+    full = CocoDetection(tmp_path / "full.json", shared_data / "coco_mini/val2017")
+    with caplog.at_level("INFO"):
+        bare = CocoDetection(tmp_path / "stripped.json", shared_data / "coco_mini/val2017")
+    assert f"{len(data['annotations'])} annotations without area, {len(data['annotations'])} annotations without " \
+           "iscrowd; detectron2's defaults used" in caplog.text
+    areas = {a["id"]: a["area"] for a in data["annotations"]}
+    # COCO's own areas are the polygons' (shoelace) areas, as detectron2 computes them.
+    assert all(a["area"] == pytest.approx(areas[a["id"]], rel=1e-9) for a in bare.coco.dataset["annotations"])
+    detections = _gt_as_detections(full)
+    for r in detections[::3]:
+        r["bbox"] = [v + 3 for v in r["bbox"]]  # some detections off, so the AP is not trivially 100
+    got, want = evaluate_coco(bare.coco, detections), evaluate_coco(full.coco, detections)
+    for iou_type in ("bbox", "segm"):  # every number equal (NaN: a category without ground truth)
+        assert got[iou_type] == pytest.approx(want[iou_type], nan_ok=True)

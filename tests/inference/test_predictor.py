@@ -105,3 +105,21 @@ def test_refuses_weights_that_cannot_predict(tmp_path, demo_weights):
         Predictor("demo", device="cpu")
     with pytest.raises(WeightsFileError, match="missing.pth"):
         Predictor("demo", tmp_path / "missing.pth", device="cpu")
+
+
+def test_arrays_and_tensors_meet_the_pixel_limit_of_files(detector_predictor):
+    from resnet_det.data.image_io import ImageDecodeError
+    huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (20000, 20000, 3))  # 1.2 GB as a copy; none is made
+    for image in (huge, torch.from_numpy(huge).permute(2, 0, 1)):
+        with pytest.raises(ImageDecodeError, match="20000 x 20000 image .* over the limit of 100 megapixels"):
+            detector_predictor(image)
+
+
+def test_an_image_too_thin_to_resize_is_refused_by_name(detector_predictor, tmp_path):
+    from resnet_det.utils.images import ImageSizeError
+    thin = np.zeros((1, 3000, 3), np.uint8)
+    cv2.imwrite(str(tmp_path / "thin.png"), thin)
+    with pytest.raises(ImageSizeError, match=r"image 1: 1 x 3000 image would be resized to 0 x 400"):
+        detector_predictor([np.zeros((50, 50, 3), np.uint8), thin])
+    with pytest.raises(ImageSizeError, match=r"thin.png: 1 x 3000 image would be resized to 0 x 400"):
+        detector_predictor(tmp_path / "thin.png")

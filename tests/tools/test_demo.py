@@ -30,9 +30,11 @@ def test_a_folder_with_broken_files_gives_pictures_and_coco_json_for_the_rest(de
     (folder / "truncated.jpg").write_bytes(voc[0].read_bytes()[:2000])
     (folder / "notes.jpg").write_text("not a picture")
     (folder / "readme.txt").write_text("ignored: not an image file name")
+    cv2.imwrite(str(folder / "thin.png"), np.zeros((1, 3000, 3), np.uint8))  # resizes to 0 x 400 for the detector
     with caplog.at_level(logging.WARNING):
         assert demo(_detector_args(demo_weights, tmp_path / "out", "--input", str(folder), str(tmp_path / "nope"))) == 0
     assert "truncated.jpg" in caplog.text and "notes.jpg" in caplog.text and "nope" in caplog.text
+    assert "thin.png: 1 x 3000 image would be resized to 0 x 400" in caplog.text
     drawn = sorted(p.name for p in (tmp_path / "out").glob("*.jpg"))
     assert drawn == [p.name for p in voc]
     for path in voc:

@@ -12,7 +12,7 @@ from torch import nn
 from resnet_det.config import CfgNode
 from resnet_det.modeling.detection.box_ops import scale_boxes
 from resnet_det.modeling.preprocess import Normalize
-from resnet_det.utils.images import resize_like_pil, shorter_side_shape
+from resnet_det.utils.images import ImageSizeError, resize_like_pil, resize_problem, shorter_side_shape
 
 RESIZE_MODES = ("torch", "pil")
 
@@ -71,7 +71,11 @@ class DetectionInputs(nn.Module):
             short, max_size = test_size or (self.min_size_test, self.max_size_test)
         else:
             short, max_size = int(target.get("short_side", 0)) if target is not None else 0, self.max_size_train
-        return (height, width) if short <= 0 else shorter_side_shape(height, width, short, max_size)
+        if short <= 0:
+            return height, width
+        if problem := resize_problem(height, width, short, max_size):
+            raise ImageSizeError(problem)
+        return shorter_side_shape(height, width, short, max_size)
 
     def forward(self, images: Sequence[torch.Tensor], targets: Sequence[dict[str, torch.Tensor]] | None = None,
                 test_size: tuple[int, int] | None = None) -> PreparedInputs:
@@ -81,7 +85,10 @@ class DetectionInputs(nn.Module):
             if image.dim() != 3 or image.shape[0] != 3:
                 raise ValueError(f"image {i}: expected a 3 x H x W RGB tensor, got shape {tuple(image.shape)}")
             h, w = image.shape[-2:]
-            new_h, new_w = self._target_shape(h, w, targets[i] if targets is not None else None, test_size)
+            try:
+                new_h, new_w = self._target_shape(h, w, targets[i] if targets is not None else None, test_size)
+            except ImageSizeError as e:
+                raise ImageSizeError(f"image {i}: {e}") from None
             resized.append(self.normalize(self._resized(image, new_h, new_w))[0])
             sizes.append((new_h, new_w))
             scale = (new_w / w, new_h / h)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from resnet_det.config import CfgNode
+from resnet_det.config import CfgNode, check_choice
 from resnet_det.modeling.detection.box_ops import scale_boxes
 from resnet_det.modeling.detection.inputs import DetectionInputs, PreparedInputs
 from resnet_det.modeling.detection.masks import paste_masks
@@ -15,7 +15,8 @@ from resnet_det.modeling.detection.multiscale import MultiScaleConfig, PyramidRe
 from resnet_det.modeling.detection.roi_heads import Res5Maps, Res5ROIHeads, ROIHeadsConfig
 from resnet_det.modeling.detection.rpn import RPN, RPNConfig
 from resnet_det.modeling.detection.structures import Instances
-from resnet_det.modeling.resnet import ResNet
+from resnet_det.modeling.registry import check_resnet_options
+from resnet_det.modeling.resnet import ARCH_SETTINGS, ResNet
 from resnet_det.utils.amp import bf16_autocast
 
 
@@ -63,6 +64,9 @@ class C4RCNN(nn.Module):
     def from_config(cls, cfg: CfgNode) -> C4RCNN:
         """The C4 detector that a detectron2-style config describes (see ``resnet_det.config.get_cfg``)."""
         m = cfg.MODEL
+        check_resnet_options(cfg)
+        check_choice("MODEL.RESNETS.DEPTH", m.RESNETS.DEPTH, ARCH_SETTINGS)
+        check_choice("MODEL.BACKBONE.FREEZE_AT", m.BACKBONE.FREEZE_AT, range(6))
         return cls(m.RESNETS.DEPTH, inputs=DetectionInputs.from_config(cfg), norm=m.RESNETS.NORM,
                    freeze_at=m.BACKBONE.FREEZE_AT, res5_dilation=m.RESNETS.RES5_DILATION,
                    shortcut=m.RESNETS.SHORTCUT or "B", zero_init_last=m.RESNETS.ZERO_INIT_LAST,

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou, clip_boxes_to_image, roi_align, roi_pool
 
-from resnet_det.config import CfgNode
+from resnet_det.config import CfgNode, ConfigValueError
 from resnet_det.modeling.detection.box_ops import box_coder, class_wise_nms, scale_boxes
 from resnet_det.modeling.detection.masks import crop_and_resize_masks
 from resnet_det.modeling.detection.matching import check_match_rule, match_boxes, sample_labels
@@ -56,7 +56,8 @@ class ROIHeadsConfig:
     def __post_init__(self) -> None:
         check_match_rule(self.iou_thresholds, self.iou_labels, "MODEL.ROI_HEADS")
         if self.pooler_type not in POOLER_TYPES:
-            raise ValueError(f"MODEL.ROI_BOX_HEAD.POOLER_TYPE must be one of {POOLER_TYPES}, got {self.pooler_type!r}")
+            raise ConfigValueError(f"MODEL.ROI_BOX_HEAD.POOLER_TYPE must be one of {POOLER_TYPES}, "
+                                   f"got {self.pooler_type!r}")
 
     @classmethod
     def from_config(cls, cfg: CfgNode) -> ROIHeadsConfig:
