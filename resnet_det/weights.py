@@ -7,6 +7,7 @@ through :mod:`resnet_det.utils.safe_pickle`.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import pickle
 import re
@@ -22,8 +23,9 @@ from torch import nn
 from resnet_det.errors import UserError
 from resnet_det.utils.atomic import atomic_torch_save, atomic_write
 from resnet_det.utils.download import fetch
-from resnet_det.utils.safe_pickle import safe_pickle_load
+from resnet_det.utils.safe_pickle import UnsafePickleError, safe_pickle_load
 
+logger = logging.getLogger(__name__)
 FORMATS = ("resnet_det", "torchvision", "detectron2", "caffe2")
 WRITABLE_FORMATS = ("resnet_det", "torchvision", "detectron2")
 
@@ -164,7 +166,9 @@ def _to_tensor(value: Any) -> torch.Tensor:
     if isinstance(value, np.ndarray):
         # A copy: pickled arrays may be read-only or strided, and 0-d arrays must stay 0-d.
         return torch.from_numpy(np.array(value, order="C", copy=True))
-    return torch.as_tensor(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return torch.as_tensor(value)
+    raise WeightsFileError(f"holds a {type(value).__name__} where a tensor belongs")
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -225,19 +229,49 @@ def download_problem(head: bytes, tail: bytes) -> str | None:
     return f"not a torch or pickle weights file (it starts with {head[:16]!r})"
 
 
+def torch_load_problem(error: pickle.UnpicklingError) -> tuple[bool, str]:
+    """``(refused, why)`` of a ``torch.load(weights_only=True)`` error: whether the file asked for
+    code (an import or a call), and torch's line that says what, without its advice to load unsafely."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    specific = [line for line in lines[1:] if not line.startswith(("Check the documentation", "Please file"))]
+    why = (specific or lines or [type(error).__name__])[0]
+    return bool(re.search(r"GLOBAL|reduce", why)), why
+
+
+def _load_by_content(path: Path, head: bytes) -> Any:
+    if head.startswith((b"PK\x03\x04", _LEGACY_TORCH_MAGIC)):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            refused, why = torch_load_problem(e)
+            raise WeightsFileError(f"{path}: refused to load: {why}" if refused else
+                                   f"{path}: not a readable weights file, damaged or of another kind ({why})") from None
+    if head[:1] == b"\x80" or path.suffix == ".pkl":  # protocol 2+ pickles; older ones by their name
+        try:
+            return safe_pickle_load(path)
+        except UnsafePickleError as e:
+            raise WeightsFileError(f"{path}: refused to load: {e}") from None
+    raise WeightsFileError(f"{path}: not a torch or pickle weights file (it starts with {head[:16]!r})")
+
+
 def read_weights_file(path: str | os.PathLike) -> Any:
-    """Load the raw object in ``path`` (or at a URL :func:`resolve_weights` takes) without running code from it."""
+    """Load the raw object in ``path`` (or at a URL :func:`resolve_weights` takes) without running code
+    from it: a torch file (zip or legacy) with ``weights_only=True``, a pickle through the restricted
+    unpickler, told apart by their first bytes rather than their names."""
     path = resolve_weights(path)
     if not path.is_file():
         raise WeightsFileError(f"{path}: no such weights file")
     try:
-        if path.suffix == ".pkl":
-            return safe_pickle_load(path)
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise WeightsFileError(f"{path}: refused to load: {e}") from None
-    except (EOFError, RuntimeError, OSError, ValueError) as e:
-        raise WeightsFileError(f"{path}: not a readable weights file ({type(e).__name__}: {e})") from None
+        with open(path, "rb") as f:
+            head = f.read(64)
+        return _load_by_content(path, head)
+    except WeightsFileError:
+        raise
+    except (pickle.UnpicklingError, EOFError, RuntimeError, OSError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, RecursionError, MemoryError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise WeightsFileError(f"{path}: not a readable weights file, damaged or of another kind "
+                               f"({type(e).__name__}: {first})") from None
 
 
 def detect_format(obj: Any) -> str:
@@ -305,31 +339,38 @@ def load_weights(path: str | os.PathLike, fmt: str | None = None, strip: str | N
     ``strip``, only its tensors under that prefix (see :func:`strip_prefix`)."""
     obj = read_weights_file(path)
     try:
-        if strip:
-            obj = strip_prefix(obj, strip)
-        fmt = fmt or detect_format(obj)
-        if fmt not in FORMATS:
-            raise WeightsFileError(f"unknown format {fmt!r}; expected one of {FORMATS}")
-        state = _unwrap(obj)
-        meta = obj.get("meta") if fmt == "resnet_det" else obj
-        meta = meta if isinstance(meta, Mapping) else {}  # a bare state dict says nothing about itself
-        style = meta.get("weight_style")
-        if fmt == "torchvision":
-            state, style = torchvision_to_resnet_det(state), "torchvision"
-        elif fmt == "caffe2":
-            state, style = caffe2_to_resnet_det(state), "caffe"
-        else:
-            state = {k: _to_tensor(v) for k, v in state.items()}
-            if fmt == "detectron2" and style is None and obj.get("__author__") == "torchvision":
-                style = "torchvision"  # written by detectron2's convert-torchvision-to-d2
-        check_finite(state)
-        weights = Weights(state, style, None, fmt)
-        weights.arch = meta.get("arch") or infer_arch(state)
-        if fmt == "resnet_det" and isinstance(meta.get("classes"), list):
-            weights.classes = tuple(str(c) for c in meta["classes"])
-        return weights
+        return _weights_of(obj, fmt, strip)
     except WeightsFileError as e:
         raise WeightsFileError(f"{path}: {e}") from None
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError, RuntimeError) as e:
+        raise WeightsFileError(f"{path}: not a weights file of a known layout ({type(e).__name__}: {e})") from None
+
+
+def _weights_of(obj: Any, fmt: str | None, strip: str | None) -> Weights:
+    """:func:`load_weights` of an object already read."""
+    if strip:
+        obj = strip_prefix(obj, strip)
+    fmt = fmt or detect_format(obj)
+    if fmt not in FORMATS:
+        raise WeightsFileError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    state = _unwrap(obj)
+    meta = obj.get("meta") if fmt == "resnet_det" else obj
+    meta = meta if isinstance(meta, Mapping) else {}  # a bare state dict says nothing about itself
+    style = meta.get("weight_style")
+    if fmt == "torchvision":
+        state, style = {k: _to_tensor(v) for k, v in torchvision_to_resnet_det(state).items()}, "torchvision"
+    elif fmt == "caffe2":
+        state, style = caffe2_to_resnet_det(state), "caffe"
+    else:
+        state = {k: _to_tensor(v) for k, v in state.items()}
+        if fmt == "detectron2" and style is None and obj.get("__author__") == "torchvision":
+            style = "torchvision"  # written by detectron2's convert-torchvision-to-d2
+    check_finite(state)
+    weights = Weights(state, style, None, fmt)
+    weights.arch = meta.get("arch") or infer_arch(state)
+    if fmt == "resnet_det" and isinstance(meta.get("classes"), list):
+        weights.classes = tuple(str(c) for c in meta["classes"])
+    return weights
 
 
 # (blocks per stage, bottleneck blocks) -> model name. The model registry fills it as it registers
@@ -386,6 +427,9 @@ def _has_bottlenecks(state: Mapping[str, torch.Tensor]) -> bool:
 
 # ---- loading into a model ------------------------------------------------------------------
 
+_SHOWN = 5  # keys named per kind of misfit
+
+
 @dataclass
 class LoadReport:
     """What did not fit when a state dict was loaded into a model."""
@@ -399,21 +443,25 @@ class LoadReport:
         return not (self.missing or self.unexpected or self.mismatched)
 
     def __str__(self) -> str:
-        lines = []
+        """One line: each kind of misfit with its count and first few keys."""
+        def few(items: list[str]) -> str:
+            return ", ".join(items[:_SHOWN]) + (f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
+        parts = []
         if self.missing:
-            lines.append(f"missing in checkpoint ({len(self.missing)}): {', '.join(self.missing)}")
+            parts.append(f"missing in checkpoint ({len(self.missing)}): {few(self.missing)}")
         if self.unexpected:
-            lines.append(f"not in model ({len(self.unexpected)}): {', '.join(self.unexpected)}")
-        for key, want, got in self.mismatched:
-            lines.append(f"shape mismatch {key}: model {want}, checkpoint {got}")
-        return "\n".join(lines) or "all keys matched"
+            parts.append(f"not in model ({len(self.unexpected)}): {few(self.unexpected)}")
+        if self.mismatched:
+            shapes = [f"{key}: model {want}, checkpoint {got}" for key, want, got in self.mismatched]
+            parts.append(f"shape mismatch ({len(shapes)}): {few(shapes)}")
+        return "; ".join(parts) or "all keys matched"
 
 
 class WeightsMismatchError(UserError, ValueError):
     """The checkpoint does not fit the model; ``report`` says how."""
 
     def __init__(self, report: LoadReport, source: str = "checkpoint") -> None:
-        super().__init__(f"{source} does not fit the model:\n{report}")
+        super().__init__(f"{source} does not fit the model: {report}")
         self.report = report
 
 
@@ -437,4 +485,29 @@ def load_state_dict_checked(model: nn.Module, state_dict: Mapping[str, torch.Ten
     bad = {k for k, _, _ in report.mismatched}
     fitting = {k: v for k, v in state_dict.items() if k in own and k not in bad}
     model.load_state_dict(fitting, strict=False)
+    return report
+
+
+def apply_weights(model: nn.Module, weights: Weights, state: Mapping[str, torch.Tensor], source: str, *,
+                  model_style: str, class_predictors: tuple[str, ...], strict: bool = False,
+                  missing_ok: bool = False) -> LoadReport:
+    """The one rule by which classifiers and detectors take a checkpoint's ``state`` (``weights``'s,
+    renamed for ``model``): weights of another style than ``model_style`` are refused; the
+    ``class_predictors`` of a checkpoint trained on another number of classes are skipped, each
+    logged (fine-tuning), unless ``strict``; anything else that does not fit is refused, missing
+    keys too unless ``missing_ok`` (a backbone into a detector, whose heads start fresh)."""
+    if weights.weight_style and weights.weight_style != model_style:
+        raise WeightsMismatchError(LoadReport(), f"{source} holds {weights.weight_style}-style weights but the model "
+                                   f"is configured for {model_style} (set MODEL.WEIGHT_STYLE)")
+    own = model.state_dict()
+    skipped = [k for k, v in state.items() if not strict and k.startswith(class_predictors)
+               and k in own and own[k].shape != v.shape]
+    for key in skipped:
+        logger.warning("%s: skipping %s (checkpoint %s, model %s): other classes", source, key,
+                       tuple(state[key].shape), tuple(own[key].shape))
+    report = load_state_dict_checked(model, {k: v for k, v in state.items() if k not in skipped}, strict=False,
+                                     source=source)
+    missing = [k for k in report.missing if k not in skipped and not missing_ok]
+    if report.unexpected or report.mismatched or missing:
+        raise WeightsMismatchError(report, source)
     return report

@@ -241,6 +241,7 @@ class Route:
     send_length: bool = True
     delay: float = 0.0
     stall: bool = False
+    header_delay: float = 0.0  # seconds before each of 100 header lines (a server that trickles its headers)
 
 
 class _FileServer:
@@ -262,6 +263,11 @@ class _FileServer:
                 route = server.routes.get(self.path, Route(404, "text/plain", b"not found"))
                 route = route if isinstance(route, Route) else Route(*route)
                 self.send_response(route.status)
+                for i in range(100 if route.header_delay else 0):
+                    if server.stopping.wait(route.header_delay):
+                        return
+                    self.send_header("X-Slow", str(i))
+                    self.flush_headers()
                 self.send_header("Content-Type", route.content_type)
                 if route.send_length:
                     self.send_header("Content-Length", str(len(route.body) if route.length is None else route.length))

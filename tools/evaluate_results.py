@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from resnet_det.config import load_config
-from resnet_det.data.catalog import load_detection_dataset, register_from_config
+from resnet_det.data.catalog import dataset_metadata, load_detection_dataset, register_from_config
+from resnet_det.engine.output_dir import check_writable
 from resnet_det.evaluation.coco import evaluate_coco
 from resnet_det.evaluation.evaluator import summary_lines
 from resnet_det.evaluation.results_file import read_results
@@ -36,9 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
     register_from_config(cfg.DATASETS.REGISTER)
+    if dataset_metadata(args.dataset).evaluator_type != "coco":
+        raise UsageError(f"--dataset {args.dataset} is not a COCO-format detection set")
+    if args.out:
+        check_writable(args.out.parent, "--out's folder")  # before the scoring, not after it
     dataset = load_detection_dataset(args.dataset, cfg.DATASETS.ROOT)
-    if not hasattr(dataset, "coco"):
-        raise UsageError(f"{args.dataset} is not a COCO-format dataset")
     if not dataset.coco.dataset.get("annotations"):
         raise UsageError(f"{args.dataset} has no annotations (an image list such as test-dev): nothing to score "
                          "against; submit the results file to the COCO evaluation server")

@@ -49,7 +49,7 @@ from resnet_det.inference.export import (
 )
 from resnet_det.inference.sources import expand_inputs
 from resnet_det.utils.atomic import atomic_write_json
-from resnet_det.utils.cli import UsageError, main_guard
+from resnet_det.utils.cli import UsageError, main_guard, positive_int
 from resnet_det.utils.logger import setup_logger
 
 logger = logging.getLogger("resnet_det.export")
@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--weights", help="checkpoint path or URL (default: the config's MODEL.WEIGHTS)")
     parser.add_argument("--output", required=True, help="folder for model.pt2, model.onnx and export.json")
     parser.add_argument("--format", nargs="+", choices=FORMATS, default=list(FORMATS))
-    parser.add_argument("--size", nargs=2, type=int, metavar=("H", "W"), help="the detector's input size")
+    parser.add_argument("--size", nargs=2, type=positive_int, metavar=("H", "W"), help="the detector's input size")
     parser.add_argument("--check-images", nargs="+", metavar="PATH", help="images to check the export on")
     parser.add_argument("--num-check", type=int, default=4, help="test-set images to check on without --check-images")
     parser.add_argument("--benchmark", type=int, default=0, metavar="N", help="time each runtime N times")

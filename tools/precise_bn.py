@@ -27,7 +27,7 @@ from resnet_det.modeling.registry import build_classifier
 from resnet_det.utils.cli import UsageError, main_guard
 from resnet_det.utils.distributed import get_rank, get_world_size, init_distributed, is_main_process
 from resnet_det.utils.logger import setup_logger
-from resnet_det.weights import Weights, load_state_dict_checked, load_weights, save_weights
+from resnet_det.weights import Weights, apply_weights, load_weights, save_weights
 
 logger = logging.getLogger("resnet_det.precise_bn")
 
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     device = init_distributed(cfg.MODEL.DEVICE)
     weights = load_weights(args.weights)
     model = build_classifier(cfg)
-    load_state_dict_checked(model, weights.state_dict, strict=True, source=args.weights)
+    apply_weights(model, weights, weights.state_dict, args.weights, model_style=cfg.MODEL.WEIGHT_STYLE,
+                  class_predictors=("linear.",), strict=True)
     model.to(device).train()
     dataset = load_classification_dataset(cfg.DATASETS.TRAIN[0], cfg.DATASETS.ROOT)
     batches = build_train_batches(cfg, dataset, device, get_rank(), get_world_size())

@@ -35,7 +35,9 @@ def read_curves(run_dir: str | Path, test_set: str | None = None) -> Curves:
     if missing:
         raise RunFilesError(f"{run_dir}: not the OUTPUT_DIR of a training run (no {' or '.join(missing)})")
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    test_set = test_set or config["DATASETS"]["TEST"][0]
+    test_sets = config.get("DATASETS", {}).get("TEST") or [None]
+    if not (test_set := test_set or test_sets[0]):
+        raise RunFilesError(f"{run_dir}: the run has no DATASETS.TEST, so no test error to plot")
     train, test = {}, {}
     test_key = f"{test_set}/classification/top1_error"  # as the evaluation hook flattens results
     for line in (run_dir / "metrics.json").read_text().splitlines():

@@ -111,7 +111,11 @@ def check_values(cfg: CfgNode) -> None:
     """Raise :class:`ConfigValueError` naming the first key of :data:`VALUE_CHECKS` out of its range."""
     for key, (ok, valid) in VALUE_CHECKS.items():
         value = config_value(cfg, key)
-        if not ok(value):
+        try:
+            fits = ok(value)
+        except TypeError:  # a string where a number belongs, inside a list the type check passed
+            fits = False
+        if not fits:
             raise ConfigValueError(f"{key} must be {valid}, got {value!r}")
 
 

@@ -16,7 +16,7 @@ from torch import nn
 from resnet_det.config.diff import config_differences
 from resnet_det.errors import UserError
 from resnet_det.utils.atomic import atomic_torch_save, atomic_write
-from resnet_det.weights import WeightsFileError, check_finite, load_state_dict_checked
+from resnet_det.weights import WeightsFileError, check_finite, load_state_dict_checked, torch_load_problem
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class Checkpointer:
         self.model = model
         self.config = config  # the run's config as YAML, to name what changed when a resume does not fit
         self.stateful = stateful  # name -> object with state_dict()/load_state_dict()
+        self.resumed_from: Path | None = None  # the checkpoint resume() loaded
 
     def save(self, name: str, *, meta: dict[str, Any], **extra: Any) -> Path:
         """Write ``OUTPUT_DIR/<name>.pth`` and point ``last_checkpoint`` at it.
@@ -113,7 +114,10 @@ class Checkpointer:
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:
-            raise CheckpointReadError(f"{path}: refused to load: {e}") from None
+            refused, why = torch_load_problem(e)
+            if refused:
+                raise CheckpointReadError(f"{path}: refused to load: {why}") from None
+            return None, f"cannot read checkpoint ({why})"
         except (RuntimeError, EOFError, OSError, ValueError) as e:
             return None, f"cannot read checkpoint ({e})"
         if not isinstance(ckpt, dict) or "model" not in ckpt or "iteration" not in ckpt:
@@ -162,6 +166,7 @@ class Checkpointer:
                 continue
             self._restore(path, ckpt)
             logger.info("resumed from %s (iteration %s)", path, ckpt.get("iteration"))
+            self.resumed_from = path
             return ckpt
         if tried:
             raise CheckpointReadError(f"cannot resume from {self.output_dir}: no checkpoint there can be used "

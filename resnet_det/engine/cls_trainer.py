@@ -29,7 +29,7 @@ from resnet_det.evaluation.evaluator import DatasetEvaluator
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_classifier
 from resnet_det.utils.distributed import get_rank, get_world_size
-from resnet_det.weights import load_state_dict_checked, load_weights
+from resnet_det.weights import apply_weights, load_weights
 
 logger = logging.getLogger(__name__)
 __all__ = ["ClassificationTrainer"]
@@ -85,8 +85,13 @@ class ClassificationTrainer(Trainer):
         logger.info("per-pixel mean of %d training images subtracted by the network", len(train.images))
 
     def load_initial_weights(self, path: str) -> None:
-        report = load_state_dict_checked(self.model, load_weights(path).state_dict, strict=False, source=path)
-        logger.info("loaded %s: %s", path, report)
+        """``path`` into the classifier by the rule detectors follow too (:func:`apply_weights`): a
+        checkpoint of another style or architecture is refused, its classifier skipped (and logged)
+        when trained on another number of classes, unless MODEL.WEIGHTS_STRICT."""
+        weights = load_weights(path)
+        apply_weights(self.model, weights, weights.state_dict, path, model_style=self.cfg.MODEL.WEIGHT_STYLE,
+                      class_predictors=("linear.",), strict=self.cfg.MODEL.WEIGHTS_STRICT)
+        logger.info("loaded %s into %s", path, self.cfg.MODEL.ARCH)
 
     def checkpoint_meta(self) -> dict[str, Any]:
         return {"weight_style": self.cfg.MODEL.WEIGHT_STYLE, "arch": self.cfg.MODEL.ARCH}

@@ -26,8 +26,9 @@ class OutputDirError(UserError, OSError):
     """OUTPUT_DIR cannot be written, or another live run holds it."""
 
 
-def check_writable(directory: str | os.PathLike) -> Path:
-    """Create ``directory`` if needed and prove a file can be written in it; else :class:`OutputDirError`."""
+def check_writable(directory: str | os.PathLike, name: str = "OUTPUT_DIR") -> Path:
+    """Create ``directory`` if needed and prove a file can be written in it; else :class:`OutputDirError`
+    naming it as ``name``."""
     directory = Path(directory)
     probe = directory / f".write_test.{os.getpid()}"
     try:
@@ -35,8 +36,8 @@ def check_writable(directory: str | os.PathLike) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise OutputDirError(f"OUTPUT_DIR {directory} is not writable ({e.strerror or e}); give a folder this "
-                             "user can write with OUTPUT_DIR <path>") from None
+        raise OutputDirError(f"{name} {directory} is not writable ({e.strerror or e}); give a folder this user "
+                             "can write") from None
     return directory
 
 

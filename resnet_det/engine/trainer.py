@@ -74,6 +74,7 @@ class Trainer(TrainerBase):
         super().__init__()
         self.cfg = cfg
         self.classes: tuple[str, ...] = ()
+        self.loaded: str | None = None  # the checkpoint a resume loaded
         self.device = init_distributed(cfg.MODEL.DEVICE)
         if cfg.SOLVER.CUDA_GRAPH:
             self._check_graphable()
@@ -206,7 +207,8 @@ class Trainer(TrainerBase):
         ckpt = self.checkpointer.resume() if resume else None
         if ckpt is not None:
             self.start_iter = int(ckpt["iteration"]) + 1
-            return str(self.checkpointer.last_checkpoint())
+            self.loaded = str(self.checkpointer.resumed_from)
+            return self.loaded
         if resume:
             logger.info("no checkpoint in %s to resume from: starting from %s", self.output_dir,
                         self.cfg.MODEL.WEIGHTS or "random initialisation")
@@ -274,13 +276,13 @@ class Trainer(TrainerBase):
         A run resumed at or past ``SOLVER.MAX_ITER`` has nothing to train: its checkpoint is evaluated,
         and no checkpoint is written (none could be of a later iteration). The main process holds
         ``OUTPUT_DIR`` (:class:`~resnet_det.engine.output_dir.OutputDirLock`) while it trains."""
-        if self.start_iter >= self.cfg.SOLVER.MAX_ITER:
-            last = self.checkpointer.last_checkpoint()
-            logger.info("%s is at iteration %d, at or past SOLVER.MAX_ITER %d: nothing to train, evaluating it",
-                        last, self.start_iter, self.cfg.SOLVER.MAX_ITER)
-            return self.evaluate(str(last))
         with OutputDirLock(self.output_dir) if is_main_process() else contextlib.nullcontext():
-            return self._train()
+            if self.start_iter < self.cfg.SOLVER.MAX_ITER:
+                return self._train()
+            logger.info("%s has trained %d iterations, SOLVER.MAX_ITER %d or more: nothing to train, evaluating it "
+                        "(results.json and the checkpoints are left as they are)", self.loaded, self.start_iter,
+                        self.cfg.SOLVER.MAX_ITER)
+            return {"weights": self.loaded, "iterations": self.start_iter, "results": self.test()}
 
     def _train(self) -> dict[str, Any]:
         self._write_config()

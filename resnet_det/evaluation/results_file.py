@@ -54,7 +54,8 @@ def _mask_problem(segmentation: Any, image: dict) -> str | None:
     if segmentation is None:
         return None
     size = segmentation.get("size") if isinstance(segmentation, dict) else None
-    if not (isinstance(size, list) and isinstance(segmentation.get("counts"), str)):
+    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(s) for s in size)
+            and isinstance(segmentation.get("counts"), str)):
         return "segmentation is not a compressed RLE ({'size': [height, width], 'counts': str})"
     if size != [image["height"], image["width"]]:
         return (f"its mask is encoded at {size[0]} x {size[1]} but image {image['id']} is {image['height']} x "
@@ -68,7 +69,7 @@ def read_results(path: str | Path, coco: COCO) -> list[dict]:
     path = Path(path)
     try:
         records = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ResultsFormatError(f"{path}: not a readable JSON file ({e})") from None
     if not isinstance(records, list):
         raise ResultsFormatError(f"{path}: expected a list of COCO result records, found a {type(records).__name__}")

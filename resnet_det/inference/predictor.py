@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from resnet_det.config import CfgNode, load_config
+from resnet_det.config import CfgNode, ConfigValueError, load_config
 from resnet_det.data.catalog import dataset_classes, dataset_metadata, register_from_config
 from resnet_det.data.classification import is_in_memory
 from resnet_det.data.cls_transforms import eval_views
@@ -24,7 +24,7 @@ from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_classifier
 from resnet_det.utils.distributed import resolve_device
 from resnet_det.utils.images import ImageSizeError, resize_problem
-from resnet_det.weights import WeightsFileError, load_state_dict_checked, load_weights
+from resnet_det.weights import WeightsFileError, apply_weights, load_weights
 
 
 @dataclass(frozen=True)
@@ -72,14 +72,15 @@ class Predictor:
         register_from_config(cfg.DATASETS.REGISTER)
         source = str(weights or cfg.MODEL.WEIGHTS)
         if not source:
-            raise ValueError("no weights to predict with: pass weights= (--weights) or set MODEL.WEIGHTS")
+            raise ConfigValueError("no weights to predict with: pass weights= (--weights) or set MODEL.WEIGHTS")
         self.cfg, self.top_k = cfg, top_k
         self.device = resolve_device(device or cfg.MODEL.DEVICE)
         self.is_classifier = is_classification_config(cfg)
         loaded = load_weights(source)
         if self.is_classifier:
             model = build_classifier(cfg)
-            load_state_dict_checked(model, loaded.state_dict, strict=True, source=source)
+            apply_weights(model, loaded, loaded.state_dict, source, model_style=cfg.MODEL.WEIGHT_STYLE,
+                          class_predictors=("linear.",), strict=True)
             self.normalize = Normalize.from_config(cfg).to(self.device)
             num_classes = cfg.MODEL.NUM_CLASSES
         else:

@@ -10,6 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from resnet_det.utils.cli import UsageError
+
 logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -43,7 +45,7 @@ def video_frames(path: str | Path) -> tuple[Iterator[np.ndarray], float, int]:
     OpenCV reads them. The count is the container's claim and may be 0 where it makes none."""
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise ValueError(f"{path}: cannot open as a video (missing, or a format this OpenCV cannot read)")
+        raise UsageError(f"{path}: cannot open as a video (missing, or a format this OpenCV cannot read)")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
 

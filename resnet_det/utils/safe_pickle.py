@@ -2,9 +2,10 @@
 
 A pickle names functions to call while it loads; a hostile one names ``os.system``. This
 unpickler admits only what weight files need: plain containers, numbers, strings and numpy
-arrays of numbers. Anything else stops the load before it is imported. An array's size is
-checked against the file's before it is allocated (an honest pickle carries every byte of its
-arrays), and object arrays, which can hold any Python object, are refused.
+arrays of numbers. Anything else stops the load before it is imported. Every array is built
+through numpy's own reconstructor with its arguments checked: object arrays, which can hold any
+Python object, are refused, and the arrays of one load may hold no more bytes in all than the data
+they were read from (an honest pickle carries every byte of its arrays once).
 """
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ import numpy as np
 _PLAIN_GLOBALS = {
     ("collections", "OrderedDict"),
     ("_codecs", "encode"),  # how Python 3 pickles bytes under protocol 2
-    ("numpy", "ndarray"),
 }
 # numpy's reconstructors (under both of its module names), called only after their arguments are checked.
 _CHECKED_GLOBALS = {
     ("numpy", "dtype"),
+    ("numpy", "ndarray"),
     *((module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
       for name in ("_reconstruct", "scalar")),
     *(("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")),
@@ -44,28 +45,57 @@ def _numeric_dtype(spec: Any) -> np.dtype:
     return dtype
 
 
+class _Budget:
+    """The bytes the arrays of one load may still take."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+
+    def take(self, shape: Any, dtype: Any) -> None:
+        dims = shape if isinstance(shape, tuple) else (shape,)
+        if not all(isinstance(d, int) and d >= 0 for d in dims):
+            raise UnsafePickleError(f"it asks for an array of shape {shape!r}")
+        size = math.prod(dims) * _numeric_dtype(dtype).itemsize
+        if size > self.left:
+            raise UnsafePickleError(f"its arrays claim more bytes ({size} more, with {self.left} left) than the "
+                                    "data holds")
+        self.left -= size
+
+
+def _checked_array_type(budget: _Budget) -> type[np.ndarray]:
+    """An ndarray type whose unpickled state is charged to ``budget`` before numpy copies it in."""
+    class CheckedArray(np.ndarray):
+        def __setstate__(self, state: Any) -> None:
+            if not (isinstance(state, tuple) and len(state) == 5):
+                raise UnsafePickleError("it holds an array in an unknown pickled form")
+            budget.take(state[1], state[2])
+            super().__setstate__(state)
+
+    return CheckedArray
+
+
 class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only plain data, numpy arrays of numbers up to ``max_bytes`` each."""
+    """An unpickler that resolves only plain data and numpy arrays of numbers, ``max_bytes`` of them in all."""
 
     def __init__(self, file: BinaryIO, max_bytes: int, **kwargs: Any) -> None:
         super().__init__(file, **kwargs)
-        self.max_bytes = max_bytes
+        self.budget = _Budget(max_bytes)
+        self.array_type = _checked_array_type(self.budget)
 
     def _checked(self, name: str, real: Callable[..., Any]) -> Callable[..., Any]:
         """``real`` (numpy's own reconstructor ``name``) called only on arguments that pass the checks."""
         def reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
-            if subtype is not np.ndarray:
+            if subtype is not _NDARRAY:
                 raise UnsafePickleError(f"it asks for an array of type {subtype!r}, not numpy.ndarray")
-            size = math.prod(shape if isinstance(shape, tuple) else (shape,)) * _numeric_dtype(dtype).itemsize
-            if size > self.max_bytes:
-                raise UnsafePickleError(f"it claims an array of {size} bytes in a file of {self.max_bytes}")
-            return real(subtype, shape, dtype)
+            self.budget.take(shape, dtype)
+            return real(self.array_type, shape, dtype)
 
         def with_dtype_first(dtype: Any, *args: Any) -> Any:  # dtype(...), scalar(dtype, data)
             return _numeric_dtype(real(dtype, *args)) if name == "dtype" else real(_numeric_dtype(dtype), *args)
 
-        def frombuffer(buffer: Any, dtype: Any, *args: Any) -> Any:
-            return real(buffer, _numeric_dtype(dtype), *args)
+        def frombuffer(buffer: Any, dtype: Any, shape: Any, order: str) -> Any:
+            self.budget.take(shape, dtype)  # a view of the data, but one that later copies would multiply
+            return real(buffer, _numeric_dtype(dtype), shape, order)
 
         special: dict[str, Callable[..., Any]] = {"_reconstruct": reconstruct, "_frombuffer": frombuffer}
         return special.get(name, with_dtype_first)
@@ -73,6 +103,8 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _PLAIN_GLOBALS:
             return super().find_class(module, name)
+        if (module, name) == ("numpy", "ndarray"):
+            return _NDARRAY  # only ever an argument of _reconstruct: never called, so never given a buffer
         if (module, name) in _CHECKED_GLOBALS:
             return self._checked(name, super().find_class(module, name))
         raise UnsafePickleError(
@@ -83,27 +115,44 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise UnsafePickleError("it uses persistent ids, which plain weight files never do")
 
 
+class _NDArrayName:
+    """What ``numpy.ndarray`` means inside a pickle: a name for :func:`_reconstruct`, not a constructor."""
+
+    def __call__(self, *args: Any) -> Any:
+        raise UnsafePickleError("it calls numpy.ndarray directly (an array over a buffer it names), which an "
+                                "array's own pickle never does")
+
+
+_NDARRAY = _NDArrayName()
+
+
 def safe_pickle_loads(data: bytes | memoryview) -> Any:
-    """Unpickle ``data`` (Python 2 pickles included, as detectron2 reads them)."""
-    return RestrictedUnpickler(io.BytesIO(data), max(len(data), 1), encoding="latin1").load()
+    """Unpickle ``data`` (Python 2 pickles included, as detectron2 reads them). Its arrays are of a
+    checked subclass of ``numpy.ndarray``."""
+    return RestrictedUnpickler(io.BytesIO(data), len(data), encoding="latin1").load()
 
 
-def _check_lengths(data: bytes) -> None:
-    """Refuse a pickle that claims a string or bytes object longer than the data left: the C unpickler
-    allocates a claimed length before reading it. pickletools reads each argument from memory, where
-    a claim past the end is an error, not an allocation."""
+_MEMO_OPCODES = {"PUT", "BINPUT", "LONG_BINPUT"}
+
+
+def _check_structure(data: bytes) -> None:
+    """Refuse a pickle that claims more than it holds before the C unpickler allocates the claim: a
+    string or bytes object longer than the data left, or a memo slot far beyond the objects made
+    (the unpickler sizes its memo table by the largest slot). pickletools reads each argument from
+    memory, where a claim past the end is an error, not an allocation."""
     try:
-        for _ in pickletools.genops(io.BytesIO(data)):
-            pass
-    except ValueError as e:
+        for count, (opcode, arg, _) in enumerate(pickletools.genops(io.BytesIO(data)), 1):
+            if opcode.name in _MEMO_OPCODES and int(arg) > count:
+                raise UnsafePickleError(f"it stores an object in memo slot {arg} after {count} opcodes")
+    except (ValueError, TypeError) as e:
         raise UnsafePickleError(f"it is malformed or claims more data than it holds ({e})") from None
 
 
 def safe_pickle_load(file: str | os.PathLike | BinaryIO) -> Any:
-    """:func:`safe_pickle_loads` of a whole file, whose every claimed length is checked first."""
+    """:func:`safe_pickle_loads` of a whole file, whose structure is checked first."""
     if isinstance(file, (str, os.PathLike)):
         with open(file, "rb") as f:
             return safe_pickle_load(f)
     data = file.read()
-    _check_lengths(data)
+    _check_structure(data)
     return safe_pickle_loads(data)

@@ -91,12 +91,14 @@ def test_kill_at_random_moments_never_leaves_a_truncated_checkpoint(tmp_path):
     assert start >= 8  # every process saved before it was killed
 
 
-def test_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, caplog):
+@pytest.mark.parametrize("damage", [lambda data: data[:1000], lambda data: np.random.default_rng(0).bytes(5000)],
+                         ids=["a copy that stopped half way", "random bytes"])
+def test_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, caplog, damage):
     ckpt = _checkpointer(tmp_path)
     _save(ckpt, 1)
     time.sleep(0.01)
     path = _save(ckpt, 2)
-    path.write_bytes(path.read_bytes()[:1000])  # e.g. a copy that stopped half way
+    path.write_bytes(damage(path.read_bytes()))
     with caplog.at_level(logging.WARNING):
         assert _checkpointer(tmp_path, seed=1).resume()["iteration"] == 1
     assert "cannot read checkpoint" in caplog.text and "model_0000002.pth" in caplog.text

@@ -93,23 +93,26 @@ def test_resume_after_a_stop_reproduces_the_uninterrupted_run(case, tmp_path, mo
     assert_same_final_weights(tmp_path / "straight", tmp_path / "resumed")
 
 
-def _checkpoint_files(folder) -> dict[str, bytes]:
+def _run_files(folder) -> dict[str, bytes]:
+    """The checkpoints, their pointer and what a run reports (config.yaml, results.json)."""
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
-            if p.suffix == ".pth" or p.name == "last_checkpoint"}
+            if p.suffix == ".pth" or p.name in ("last_checkpoint", "config.yaml", "results.json")}
 
 
 def test_a_resume_at_or_past_max_iter_evaluates_and_writes_no_checkpoint(tmp_path, small_trainer, caplog):
     small_trainer("cls", tmp_path).train()  # 30 iterations: model_0000010/20.pth and model_final.pth
-    before = _checkpoint_files(tmp_path)
+    before = _run_files(tmp_path)
     for max_iter in ("30", "20"):
         trainer = small_trainer("cls", tmp_path, "SOLVER.MAX_ITER", max_iter, "SOLVER.STEPS", "(10,)")
         assert trainer.load(resume=True).endswith("model_final.pth") and trainer.start_iter == 30
         with caplog.at_level("INFO"):
             results = trainer.train()
-        assert f"at iteration 30, at or past SOLVER.MAX_ITER {max_iter}: nothing to train, evaluating it" in caplog.text
+        assert f"model_final.pth has trained 30 iterations, SOLVER.MAX_ITER {max_iter} or more: nothing to train, " \
+               "evaluating it" in caplog.text
         assert "train_top1_error" not in caplog.text.split("nothing to train")[-1]  # no step ran
         assert results["iterations"] == 30 and "top1_error" in results["results"]["shapes_test"]["classification"]
-        assert _checkpoint_files(tmp_path) == before  # never rewritten, least of all with a lower iteration
+        # Never rewritten (least of all with a lower iteration), nor the training's config and results.
+        assert _run_files(tmp_path) == before
 
 
 def test_a_nan_in_the_rpn_stops_through_the_guard_naming_the_last_good_checkpoint(tmp_path, small_trainer):

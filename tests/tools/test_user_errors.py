@@ -7,8 +7,6 @@ import math
 import pytest
 import torch
 
-from resnet_det import build_model
-
 SMALL_DET = ["MODEL.DEVICE", "cpu", "SOLVER.MAX_ITER", "2", "SOLVER.STEPS", "(1,)", "INPUT.MIN_SIZE_TRAIN", "(64,)",
              "INPUT.MIN_SIZE_TEST", "64", "DATALOADER.NUM_WORKERS", "0"]
 
@@ -53,6 +51,11 @@ TRAINING_CASES = {
                      r".*b.yaml -> .*a.yaml"),
     "_BASE_ not a config": ("train_cls", ["--config", "{tmp}/c.yaml"],
                             r"list.yaml \(the _BASE_ of .*c.yaml\): not a mapping of config keys \(found list\)"),
+    "a string inside a list of sizes": ("train_net", ["--config", "demo", "INPUT.MIN_SIZE_TRAIN", "('64',)"],
+                                        r"INPUT.MIN_SIZE_TRAIN must be one or more positive sizes, got \('64',\)"),
+    "a detector checkpoint into a classifier": ("train_cls", ["--config", "demo_cls", "--eval-only", "MODEL.DEVICE",
+                                                              "cpu", "MODEL.WEIGHTS", "{det}"],
+                                                r"WeightsMismatchError: .*det.pth does not fit the model"),
     "resume with no usable checkpoint": ("train_cls", ["--config", "demo_cls", "--resume", "MODEL.DEVICE", "cpu",
                                                        "OUTPUT_DIR", "{tmp}/run"],
                                          r"cannot resume from .*/run: no checkpoint there can be used \(model_0000010"
@@ -61,7 +64,7 @@ TRAINING_CASES = {
 
 
 @pytest.fixture
-def inputs(tmp_path, http_files):
+def inputs(tmp_path, http_files, demo_weights):
     (tmp_path / "file").write_text("")
     _config(tmp_path, "a.yaml", "_BASE_: b.yaml\n")
     _config(tmp_path, "b.yaml", "_BASE_: a.yaml\n")
@@ -69,7 +72,10 @@ def inputs(tmp_path, http_files):
     _config(tmp_path, "c.yaml", "_BASE_: list.yaml\n")
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "model_0000010.pth").write_bytes(b"PK\x03\x04 cut short")
-    return {"tmp": str(tmp_path), "url": http_files.url, "out": str(tmp_path / "out")}
+    (tmp_path / "run_without_test_set").mkdir()
+    _config(tmp_path, "run_without_test_set/config.yaml", "DATASETS:\n  TEST: []\n")
+    _config(tmp_path, "run_without_test_set/metrics.json", "")
+    return {"tmp": str(tmp_path), "url": http_files.url, "out": str(tmp_path / "out"), "det": str(demo_weights("det"))}
 
 
 def _filled(argv: list[str], inputs: dict) -> list[str]:
@@ -104,8 +110,18 @@ BODY = b"\x80\x04weights."
     ("visualize", ["--config", "demo", "MODEL.WEIGHTS", "{tmp}/missing.pth"], r"missing.pth: no such weights file"),
     ("analyze", ["fig6", "{tmp}"], r"not the OUTPUT_DIR of a training run \(no config.yaml or metrics.json\)"),
     ("analyze", ["fig7", "{tmp}/missing.pth", "--dataset", "shapes_test"], r"missing.pth: no such weights file"),
+    ("analyze", ["fig6", "{tmp}/run_without_test_set"], r"the run has no DATASETS.TEST, so no test error to plot"),
+    ("demo", ["--config", "demo", "--input", "{tmp}", "--output", "{out}"], r"no weights to predict with"),
+    ("demo", ["--config", "demo", "--weights", "{det}", "--video-input", "{tmp}/none.mp4", "--output", "{out}"],
+     r"none.mp4: cannot open as a video"),
+    ("demo", ["--config", "demo", "--weights", "{det}", "--input", "{tmp}", "--output", "{tmp}/file"],
+     r"FileExistsError: .*file"),
+    ("convert_weights", ["{det}", "{tmp}", "--to", "detectron2"], r"IsADirectoryError: .*"),
+    ("evaluate_results", ["--dataset", "cifar10_test", "--results", "{tmp}/r.json"],
+     r"--dataset cifar10_test is not a COCO-format detection set"),
 ], ids=["convert: 404", "convert: html page", "convert: wrong checksum", "demo", "export: html page", "precise_bn",
-        "visualize", "analyze fig6", "analyze fig7"])
+        "visualize", "analyze fig6", "analyze fig7", "analyze fig6 without a test set", "demo without weights",
+        "demo: missing video", "demo: output is a file", "convert: output is a folder", "results of a cifar set"])
 def test_the_other_tools_end_a_user_error_with_one_line(capsys, tool, inputs, http_files, name, argv, match):
     import re
     http_files.serve("/page.pkl", b"<!DOCTYPE html><html>Sign in</html>")
@@ -130,7 +146,8 @@ GOOD = {"image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 20], "score": 0.9}
     ({**GOOD, "category_id": 0}, r"category_id 0 is not a category of the dataset \(its ids: 1..1; contiguous"),
     ({**GOOD, "segmentation": {"size": [80, 120], "counts": "PPYo1"}},
      r"its mask is encoded at 80 x 120 but image 1 is 40 x 60"),
-], ids=["string bbox", "list image_id", "NaN score", "unknown category", "mask at another size"])
+    ({**GOOD, "segmentation": {"size": [], "counts": "x"}}, r"segmentation is not a compressed RLE"),
+], ids=["string bbox", "list image_id", "NaN score", "unknown category", "mask at another size", "mask of no size"])
 def test_a_results_file_that_would_score_nonsense_is_refused_by_record(capsys, tool, tmp_path, scored_set, record,
                                                                        match):
     import re
@@ -147,6 +164,18 @@ def test_a_results_file_scores_once_it_is_right(capsys, tool, tmp_path, scored_s
     assert "tiny bbox: AP 100.00" in capsys.readouterr().out
 
 
+def test_a_results_file_nested_too_deep_for_json_is_named(capsys, tool, tmp_path, scored_set):
+    (tmp_path / "results.json").write_text("[" * 100_000 + "]" * 100_000)
+    line = _run(capsys, tool, "evaluate_results", ["--dataset", "tiny", "--results", str(tmp_path / "results.json"),
+                                                   *scored_set])
+    assert "results.json: not a readable JSON file" in line
+
+
+def test_an_export_size_must_be_positive(capsys, tool, tmp_path):
+    with pytest.raises(SystemExit) as exit_status:  # argparse's own exit: usage and one line
+        tool("export_model").main(["--config", "demo", "--output", str(tmp_path), "--size", "0", "0"])
+    assert exit_status.value.code == 2 and "expected a positive whole number, got '0'" in capsys.readouterr().err
+
+
 def test_checksums_of_served_bodies_are_what_the_cases_assume():
     assert not hashlib.sha256(BODY).hexdigest().startswith("00badc0de")
-    assert build_model("resnet18") is not None

@@ -148,7 +148,9 @@ def test_complete_weights_files_pass_the_body_check(http_files, tmp_path):
 
 
 @pytest.mark.parametrize("how, match", [pytest.param({"delay": 0.02}, "bytes/s over the last", id="trickle"),
-                                        pytest.param({"delay": 30, "stall": True}, "timed out", id="stall")])
+                                        pytest.param({"delay": 30, "stall": True}, "timed out", id="stall"),
+                                        pytest.param({"header_delay": 0.3}, r"no answer within 1 s",
+                                                     id="headers a line at a time")])
 def test_a_trickling_or_stalled_download_ends_with_a_named_error_in_bounded_time(http_files, tmp_path, how, match):
     import time
     url = http_files.serve("/slow.pth", BODY, **how)
@@ -156,3 +158,31 @@ def test_a_trickling_or_stalled_download_ends_with_a_named_error_in_bounded_time
     with pytest.raises(DownloadError, match=match):
         fetch(url, timeout=1.0, min_rate=1000, rate_window=0.5)
     assert time.monotonic() - started < 10 and _nothing_cached(tmp_path)
+
+
+def test_a_sha256_fragment_is_read_in_either_case_and_a_malformed_one_is_refused(http_files, tmp_path):
+    assert fetch(http_files.serve("/a.pth", BODY) + f"#sha256={SHA.upper()}").read_bytes() == BODY
+    with pytest.raises(DownloadError, match="not the 0badc0de"):
+        fetch(http_files.serve("/b.pth", BODY) + "#sha256=0BADC0DE")
+    with pytest.raises(DownloadError, match="its #sha256= fragment is not 8 to 64 hexadecimal digits"):
+        fetch(http_files.serve("/c.pth", BODY) + "#sha256=12345ZZ")
+    assert fetch(http_files.serve("/r50-20231201.pth", BODY)).read_bytes() == BODY  # a date, not a hash
+
+
+@pytest.mark.parametrize("url, served, match", [
+    pytest.param("{url}/bad-length.pth", {"length": "abc"}, "invalid Content-Length 'abc'",
+                 id="Content-Length abc"),
+    pytest.param("http://[::1/a.pth", None, "not a valid URL", id="broken IPv6 host"),
+    pytest.param("ftp://host/a.pth", None, "not an http\\(s\\) URL", id="another scheme"),
+])
+def test_a_malformed_url_or_answer_is_a_named_error(http_files, tmp_path, url, served, match):
+    if served is not None:
+        http_files.serve("/bad-length.pth", BODY, **served)
+    with pytest.raises(DownloadError, match=match):
+        fetch(url.format(url=http_files.url))
+    assert _nothing_cached(tmp_path)
+
+
+def test_a_path_outside_ascii_is_sent_escaped(http_files):
+    http_files.serve("/%C3%BCn%C3%AF/w.pth", BODY)
+    assert fetch(f"{http_files.url}/ünï/w.pth").read_bytes() == BODY

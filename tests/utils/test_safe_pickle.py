@@ -39,11 +39,27 @@ def _refused_with_peak(path) -> tuple[str, int]:
         tracemalloc.stop()
 
 
+class _SharedBytesArray:
+    """Pickles as an array whose bytes are one object shared (memoised) by every such array."""
+
+    raw = b"\0" * 100_000
+
+    def __reduce__(self):
+        rebuild = np.ndarray.__reduce__(np.zeros(0, np.uint8))[0]
+        return rebuild, (np.ndarray, (0,), b"b"), (1, (len(self.raw),), np.dtype("u1"), False, self.raw)
+
+
 @pytest.mark.parametrize("data, match", [
-    pytest.param(pickle.dumps({"w": _HugeArray()}, protocol=2), r"claims an array of 8000000000 bytes in a file of",
-                 id="array larger than the file"),
+    pytest.param(pickle.dumps({"w": _HugeArray()}, protocol=2),
+                 r"its arrays claim more bytes \(8000000000 more, with \d+ left\)", id="array larger than the file"),
     pytest.param(b"\x80\x04B" + struct.pack("<I", 0xFFFFFFF0) + b"tiny.", "claims more data than it holds",
                  id="bytes of 4 GB"),
+    pytest.param(pickle.dumps([_SharedBytesArray() for _ in range(3000)], protocol=2),
+                 "its arrays claim more bytes", id="3000 arrays of one 100 KB bytes object"),
+    pytest.param(b"\x80\x02N" + b"r" + struct.pack("<I", 100_000_000) + b".", "memo slot 100000000",
+                 id="memo slot 1e8"),
+    pytest.param(b"\x80\x02cnumpy\nndarray\n(J\x00\x00\x00\x10tR.", "calls numpy.ndarray directly",
+                 id="ndarray called on a shape"),
 ])
 def test_a_size_the_file_cannot_back_is_refused_before_it_is_allocated(tmp_path, data, match):
     (tmp_path / "w.pkl").write_bytes(data)

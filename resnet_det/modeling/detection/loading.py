@@ -5,7 +5,7 @@ import logging
 import os
 
 from resnet_det.modeling.detection.rcnn import C4RCNN
-from resnet_det.weights import LoadReport, Weights, WeightsMismatchError, load_state_dict_checked, load_weights
+from resnet_det.weights import LoadReport, Weights, apply_weights, load_weights
 
 logger = logging.getLogger(__name__)
 _DETECTOR_PREFIXES = ("backbone.", "proposal_generator.", "roi_heads.")
@@ -43,28 +43,15 @@ def load_detector_weights(model: C4RCNN, path: str | os.PathLike, fmt: str | Non
 
 
 def apply_detector_weights(model: C4RCNN, weights: Weights, path: str, strict: bool = False) -> LoadReport:
-    """Load ``weights`` (read from ``path``, which messages name) into ``model``, refusing weights
-    of the other style and anything that does not fit.
-
-    Keys the checkpoint lacks are fine for a backbone (the RPN and predictors start fresh) and an
-    error for a detector checkpoint; unexpected or misshaped keys are errors, except that a detector
-    trained on another number of classes (fine-tuning, e.g. COCO into one's own classes) loads
-    everything but its class predictors, each skipped key logged, unless ``strict``.
+    """Load ``weights`` (read from ``path``, which messages name) into ``model`` by
+    :func:`~resnet_det.weights.apply_weights`: keys the checkpoint lacks are fine for a backbone (the
+    RPN and predictors start fresh) and an error for a detector checkpoint, whose class predictors
+    are skipped when trained on another number of classes (or with global context), unless ``strict``.
     """
-    if weights.weight_style and weights.weight_style != model.weight_style:
-        raise WeightsMismatchError(LoadReport(), f"{path} holds {weights.weight_style}-style weights but the model "
-                                   f"is configured for {model.weight_style} (set MODEL.WEIGHT_STYLE)")
     state, is_detector = detector_state_dict(weights)
-    own = model.state_dict()
-    skipped = [k for k, v in state.items() if not strict and is_detector and k.startswith(CLASS_PREDICTORS)
-               and k in own and own[k].shape != v.shape]
-    for key in skipped:
-        logger.warning("%s: skipping %s (checkpoint %s, model %s): other classes, or global context", path, key,
-                       tuple(state[key].shape), tuple(own[key].shape))
-    report = load_state_dict_checked(model, {k: v for k, v in state.items() if k not in skipped}, strict=False,
-                                     source=str(path))
-    if report.unexpected or report.mismatched or (is_detector and set(report.missing) - set(skipped)):
-        raise WeightsMismatchError(report, str(path))
+    report = apply_weights(model, weights, state, path, model_style=model.weight_style,
+                           class_predictors=CLASS_PREDICTORS if is_detector else (), strict=strict,
+                           missing_ok=not is_detector)
     logger.info("loaded %s into the detector (%s); initialised from scratch: %s", path,
                 "detector checkpoint" if is_detector else "backbone", ", ".join(report.missing) or "nothing")
     return report
