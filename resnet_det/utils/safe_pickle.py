@@ -142,7 +142,7 @@ def _check_structure(data: bytes) -> None:
     memory, where a claim past the end is an error, not an allocation."""
     try:
         for count, (opcode, arg, _) in enumerate(pickletools.genops(io.BytesIO(data)), 1):
-            if opcode.name in _MEMO_OPCODES and int(arg) > count:
+            if opcode.name in _MEMO_OPCODES and isinstance(arg, int) and arg > count:
                 raise UnsafePickleError(f"it stores an object in memo slot {arg} after {count} opcodes")
     except (ValueError, TypeError) as e:
         raise UnsafePickleError(f"it is malformed or claims more data than it holds ({e})") from None
