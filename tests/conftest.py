@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def tool():
     def load(name: str):
         spec = importlib.util.spec_from_file_location(f"tools_{name}", REPO / "tools" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
+        # Registered first: dataclasses resolve string annotations through sys.modules.
+        sys.modules[spec.name] = module
         spec.loader.exec_module(module)
         return module
     return load
@@ -68,8 +71,8 @@ def _private_cache(tmp_path_factory) -> None:
 @pytest.fixture
 def coco_images(shared_data) -> list[torch.Tensor]:
     """Two real coco128 photos as uint8 RGB CHW tensors."""
-    from resnet_det.data.image_io import read_rgb
-    from resnet_det.utils.images import hwc_to_chw
+    from resnet_det.data.decode.files import read_rgb
+    from resnet_det.utils.geometry import hwc_to_chw
     folder = shared_data / "coco128" / "train2017"
     return [hwc_to_chw(read_rgb(p)) for p in sorted(folder.glob("*.jpg"))[:2]]
 

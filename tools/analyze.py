@@ -17,13 +17,10 @@ import torchvision
 from resnet_det import build_model
 from resnet_det.analysis.curves import plot_fig6, read_curves
 from resnet_det.analysis.responses import fig7
-from resnet_det.modeling.cifar import CIFAR_DEPTHS
 from resnet_det.modeling.resnet import ARCH_SETTINGS
+from resnet_det.paper import CIFAR_DEPTHS, CIFAR_MPARAMS, IMAGENET_GMACS
 from resnet_det.utils.cli import main_guard
 from resnet_det.utils.complexity import count_multiply_adds, count_parameters
-
-PAPER_GFLOPS = {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6, 152: 11.3}  # Table 1
-PAPER_CIFAR_MPARAMS = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7, 1202: 19.4}  # Table 6
 
 
 def table1() -> str:
@@ -37,13 +34,13 @@ def table1() -> str:
         macs = [count_multiply_adds(build_model(f"resnet{depth}", stride_in_1x1=s), (224, 224)) / 1e9
                 for s in (True, False)]
         rows.append(f"| ResNet-{depth} | {ours:,} | {tv:,} | {macs[0]:.3f} | {macs[1]:.3f} "
-                    f"| {PAPER_GFLOPS[depth]} |")
+                    f"| {IMAGENET_GMACS[depth]} |")
     rows += ["", "| CIFAR model | params (ours) | params (paper) | MMACs (ours, 32x32) |",
              "|---|---:|---:|---:|"]
     for depth in CIFAR_DEPTHS:
         model = build_model(f"cifar_resnet{depth}")
         rows.append(f"| ResNet-{depth} | {count_parameters(model) / 1e6:.3f} M "
-                    f"| {PAPER_CIFAR_MPARAMS[depth]} M | {count_multiply_adds(model, (32, 32)) / 1e6:.1f} |")
+                    f"| {CIFAR_MPARAMS[depth]} M | {count_multiply_adds(model, (32, 32)) / 1e6:.1f} |")
     return "\n".join(rows)
 
 

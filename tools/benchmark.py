@@ -30,21 +30,21 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 import torchvision
 
 from resnet_det import build_model
-from resnet_det.data.batches import ImageBatch
-from resnet_det.data.file_batches import FileBatches
+from resnet_det.data.loaders.batches import ImageBatch
+from resnet_det.data.loaders.image_files import FileBatches
 from resnet_det.modeling.norm import calibrate_frozen_norms
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.utils.syncs import HostSyncCounter
 
 if TYPE_CHECKING:
-    from resnet_det.data.detection_batches import DetectionBatches
+    from resnet_det.data.loaders.detection import DetectionBatches
 
 
 def _sync(device: torch.device) -> None:
@@ -295,35 +295,18 @@ def coco_source(args: argparse.Namespace, device: torch.device) -> DetectionBatc
     """The detection trainer's pipeline over a COCO-format set: decode and flip in ``--workers``
     processes, then resized on the device to ``--height x --width``'s short side. The annotations
     are parsed once; each ``iterate`` starts fresh workers."""
-    from resnet_det.data.coco import CocoDetection
-    from resnet_det.data.detection_batches import DetectionBatches
+    from resnet_det.data.datasets.coco import CocoDetection
+    from resnet_det.data.loaders.detection import DetectionBatches
     dataset = CocoDetection(args.coco[0], args.coco[1], with_masks=args.mask)
     return DetectionBatches(dataset, args.coco[0], args.train_batch, seed=0, flip=True,
                             min_sizes=(min(args.height, args.width),), sampling="choice", device=device,
                             num_workers=args.workers)
 
 
-def bench_det(args: argparse.Namespace) -> list[dict]:
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
-    generator = torch.Generator().manual_seed(0)
-    batch = max(args.train_batch, *args.infer_batches)
-    images = [torch.randint(0, 256, (3, args.height, args.width), dtype=torch.uint8, generator=generator).to(device)
-              for _ in range(batch)]
-    targets = _random_targets(args.train_batch, args.height, args.width, args.mask, device, generator)
-    contenders = {"resnet_det": _ours(args, device)}
-    peer = _detectron2(args, device)
-    if peer is None:
-        print("no detectron2 peer (not importable, or no stock config): measuring resnet_det alone", file=sys.stderr)
-    else:
-        contenders["detectron2"] = peer
-    rows = []
-    source = coco_source(args, device) if args.coco else None
-    if source is not None:
-        rows.append(load_row(source.iterate(0), "coco", args.train_batch, device, args, height=args.height,
-                             width=args.width))
+def detector_steps(contenders: dict, images: list[torch.Tensor], targets: list[dict], source: Any,
+                   args: argparse.Namespace) -> dict:
+    """``{(implementation, mode, batch): callable}`` of one timed call each: a training step on the
+    random batch (and, for ours with ``--coco``, on the real pipeline's), and inference per batch size."""
     steps = {}
     for name, (model, loss_of, infer) in contenders.items():
         # Identity frozen norms let random activations grow until every RPN box decodes outside the
@@ -355,6 +338,31 @@ def bench_det(args: argparse.Namespace) -> list[dict]:
         for n in args.infer_batches:
             steps[name, "infer", n] = lambda n=n, model=model, infer=infer: (model.eval(),
                                                                             torch.no_grad()(infer)(images[:n]))
+    return steps
+
+
+def bench_det(args: argparse.Namespace) -> list[dict]:
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    generator = torch.Generator().manual_seed(0)
+    batch = max(args.train_batch, *args.infer_batches)
+    images = [torch.randint(0, 256, (3, args.height, args.width), dtype=torch.uint8, generator=generator).to(device)
+              for _ in range(batch)]
+    targets = _random_targets(args.train_batch, args.height, args.width, args.mask, device, generator)
+    contenders = {"resnet_det": _ours(args, device)}
+    peer = _detectron2(args, device)
+    if peer is None:
+        print("no detectron2 peer (not importable, or no stock config): measuring resnet_det alone", file=sys.stderr)
+    else:
+        contenders["detectron2"] = peer
+    rows = []
+    source = coco_source(args, device) if args.coco else None
+    if source is not None:
+        rows.append(load_row(source.iterate(0), "coco", args.train_batch, device, args, height=args.height,
+                             width=args.width))
+    steps = detector_steps(contenders, images, targets, source, args)
     model_name = f"{'mask' if args.mask else 'faster'}_rcnn_R{args.depth}_C4"
     seconds = time_all(steps, device, args)
     for name, mode, n in steps:
@@ -391,7 +399,8 @@ def print_table(rows: list[dict], peer_name: str) -> None:
               f"{spread:>7} {ratio:>9} {r.get('host_syncs', '-'):>6}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: ``cls`` and ``det`` with their sizes, precision, peers and timing rounds."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     cls = sub.add_parser("cls", help="classification training/inference, ours vs torchvision")
@@ -434,6 +443,11 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--iters", type=int, default=10, help="timed calls per round")
     det.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds; rows give their median")
     det.add_argument("--json", help="also write the rows here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not args.device.startswith("cuda"):
         # Random weights drift activations into the denormal range, where this x86 CPU ran 9x

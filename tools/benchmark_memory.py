@@ -95,9 +95,9 @@ def eval_child(n_images: int, path: str, out_dir: Path) -> dict:
 
     from pycocotools.coco import COCO
 
-    from resnet_det.data.batches import DetectionBatch
-    from resnet_det.evaluation import coco as coco_module
-    from resnet_det.evaluation.coco import COCOEvaluator, ImageDetections
+    from resnet_det.data.loaders.batches import DetectionBatch
+    from resnet_det.evaluation import coco_evaluator as coco_module
+    from resnet_det.evaluation.coco_evaluator import COCOEvaluator, ImageDetections
     from resnet_det.evaluation.evaluator import inference_on_dataset
 
     class KeepMasksEvaluator(COCOEvaluator):
@@ -203,7 +203,7 @@ def annotations_child(json_file: Path, loader: str, workers: int) -> dict:
         records = DatasetFromList(load_coco_json(str(json_file), str(json_file.parent)), copy=False, serialize=True)
         records = _Detectron2Records(records)
     else:
-        from resnet_det.data.coco import CocoDetection
+        from resnet_det.data.datasets.coco import CocoDetection
         dataset = CocoDetection(json_file, json_file.parent, with_masks=True, ground_truth=loader == "objects")
         records = dataset._records
         if loader == "objects":  # as before: Python objects beside pycocotools' index

@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
-from resnet_det.data.class_names import coco_category_ids, coco_classes
-from resnet_det.data.image_io import ImageDecodeError
-from resnet_det.evaluation.coco import ImageDetections
+from resnet_det.data.datasets.class_names import coco_category_ids, coco_classes
+from resnet_det.data.decode.files import ImageDecodeError
+from resnet_det.evaluation.coco_evaluator import ImageDetections
 from resnet_det.inference import Classification, Predictor
-from resnet_det.inference.images import as_rgb_tensor
+from resnet_det.inference.inputs import as_rgb_tensor
 from resnet_det.inference.sources import expand_inputs, video_frames
 from resnet_det.modeling.detection.structures import Instances
 from resnet_det.utils.atomic import atomic_write_json

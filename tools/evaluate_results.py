@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 from resnet_det.config import load_config
-from resnet_det.data.catalog import dataset_metadata, load_detection_dataset, register_from_config
+from resnet_det.data.datasets.catalog import dataset_metadata, load_detection_dataset, register_from_config
 from resnet_det.engine.output_dir import check_writable
-from resnet_det.evaluation.coco import evaluate_coco
+from resnet_det.evaluation.coco_evaluator import evaluate_coco
 from resnet_det.evaluation.evaluator import summary_lines
 from resnet_det.evaluation.results_file import read_results
 from resnet_det.utils.atomic import atomic_write_json

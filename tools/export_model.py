@@ -29,16 +29,18 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
-from resnet_det.data.catalog import load_detection_dataset
-from resnet_det.data.classification import ArrayDataset, is_in_memory, load_classification_dataset
-from resnet_det.data.cls_transforms import center_crop, resize_shorter
-from resnet_det.data.image_io import read_rgb
+from resnet_det.data.datasets.catalog import load_detection_dataset
+from resnet_det.data.datasets.classification import ArrayDataset, is_in_memory, load_classification_dataset
+from resnet_det.data.decode.files import read_rgb
+from resnet_det.data.loaders.cls_transforms import center_crop, resize_shorter
 from resnet_det.inference import Predictor
 from resnet_det.inference.export import (
     ExportableClassifier,
@@ -171,14 +173,62 @@ def onnx_runner(path: Path, output_count: int) -> Runner:
     return lambda x: [torch.from_numpy(o) for o in session.run(None, {name: x.numpy()})[:output_count]]
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    setup_logger()
-    for chatty in ("onnx_ir", "onnxscript"):  # one INFO line per folded constant
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-    out_dir = Path(args.output)
-    out_dir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class Export:
+    """What is exported: the module, the inputs it is checked on, its output names and dynamic dimensions."""
+
+    module: torch.nn.Module
+    inputs: list[torch.Tensor]
+    outputs: list[str]
+    dynamic: dict | None
+
+
+def exportable(predictor: Predictor, pictures: list[np.ndarray], size: list[int] | None) -> Export:
+    """The predictor's model as an exportable module, with its check inputs."""
+    if predictor.is_classifier:
+        return Export(ExportableClassifier(predictor.model, predictor.normalize).eval(),
+                      classifier_inputs(predictor, pictures), ["probabilities"],
+                      {"images": {0: torch.export.Dim("batch", min=1, max=4096)}})
+    outputs = ["boxes", "scores", "labels"] + (["masks"] if predictor.cfg.MODEL.MASK_ON else [])
+    return Export(ExportableDetector(predictor.model).eval(), detector_inputs(predictor, pictures, size), outputs, None)
+
+
+def runner(module: Callable, mode: Callable[[], Any]) -> Runner:
+    """``module`` called under ``mode`` (inference mode, no grad), its output as a list."""
+    def run(x: torch.Tensor) -> list[torch.Tensor]:
+        with mode():
+            return _as_list(module(x))
+    return run
+
+
+def write_onnx(program: Any, export: Export, predictor: Predictor, eager: Runner, out_dir: Path, input_name: str,
+               report: dict) -> Runner:
+    """``model.onnx``, written only once onnxruntime agrees with eager PyTorch; its runner."""
+    tmp = out_dir / ".model.onnx.tmp"
+    torch.onnx.export(program, (export.inputs[0],), str(tmp), dynamo=True, input_names=[input_name],
+                      output_names=export.outputs, external_data=False, verbose=False)
+    run_onnx = onnx_runner(tmp, len(export.outputs))
+    try:
+        report["checks"]["onnx"] = compare(predictor, eager, run_onnx, export.inputs, Tolerance(), "the ONNX model")
+    except ExportCheckError:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, out_dir / "model.onnx")
+    logger.info("wrote %s", out_dir / "model.onnx")
+    return run_onnx
+
+
+def benchmark(runners: dict[str, Runner], inputs: list[torch.Tensor], repeats: int) -> dict[str, float]:
+    """Median latency (ms) of each runtime on ``inputs``, printed."""
+    latency = {name: 1000 * _timed(run, inputs, repeats) for name, run in runners.items()}
+    print(f"median latency per input {tuple(inputs[0].shape)} on the CPU ({torch.get_num_threads()} threads), "
+          f"{repeats} runs of {len(inputs)} inputs:")
+    for name, ms in latency.items():
+        print(f"  {name:<14} {ms:9.1f} ms")
+    return latency
+
+
+def _predictor(args: argparse.Namespace) -> Predictor:
     # fp32: ONNX Runtime's CPU kernels take no bfloat16 convolutions, and a served model should not
     # depend on the autocast of the machine it was exported on.
     predictor = Predictor(args.config, args.weights, device="cpu",
@@ -187,41 +237,33 @@ def main(argv: list[str] | None = None) -> int:
     if test.AUG.ENABLED or test.MULTI_SCALE.ENABLED or test.ENSEMBLE.WEIGHTS:
         raise UsageError("TEST.AUG, TEST.MULTI_SCALE and TEST.ENSEMBLE are not exported: an exported detector is "
                          "one model at one size; turn them off")
-    pictures = check_images(predictor, args.check_images, args.num_check)
-    tolerance = Tolerance()
-    if predictor.is_classifier:
-        module: torch.nn.Module = ExportableClassifier(predictor.model, predictor.normalize)
-        inputs = classifier_inputs(predictor, pictures)
-        outputs = ["probabilities"]
-        dynamic = {"images": {0: torch.export.Dim("batch", min=1, max=4096)}}
-    else:
-        module = ExportableDetector(predictor.model)
-        inputs = detector_inputs(predictor, pictures, args.size)
-        outputs = ["boxes", "scores", "labels"] + (["masks"] if predictor.cfg.MODEL.MASK_ON else [])
-        dynamic = None
-    module.eval()
+    return predictor
 
-    def eager(x: torch.Tensor) -> list[torch.Tensor]:
-        with torch.inference_mode():
-            return _as_list(module(x))
 
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logger()
+    for chatty in ("onnx_ir", "onnxscript"):  # one INFO line per folded constant
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    predictor = _predictor(args)
+    export = exportable(predictor, check_images(predictor, args.check_images, args.num_check), args.size)
+    eager = runner(export.module, torch.inference_mode)
     start = time.perf_counter()
-    program = torch.export.export(module, (inputs[0],), dynamic_shapes=dynamic, strict=False)
+    program = torch.export.export(export.module, (export.inputs[0],), dynamic_shapes=export.dynamic, strict=False)
     logger.info("traced with torch.export in %.1f s", time.perf_counter() - start)
-    exported_module = program.module()
-
-    def from_program(x: torch.Tensor) -> list[torch.Tensor]:
-        with torch.no_grad():
-            return _as_list(exported_module(x))
-
+    input_name = "images" if predictor.is_classifier else "image"
     report: dict = {"config": args.config, "weights": str(args.weights or predictor.cfg.MODEL.WEIGHTS),
-                    "input": {"name": "images" if predictor.is_classifier else "image", "dtype": "uint8",
-                              "layout": "N x 3 x H x W RGB", "shape": list(inputs[0].shape)},
-                    "outputs": outputs, "precision": "fp32", "classes": list(predictor.class_names),
-                    "tolerance": vars(tolerance), "checks": {}}
+                    "input": {"name": input_name, "dtype": "uint8", "layout": "N x 3 x H x W RGB",
+                              "shape": list(export.inputs[0].shape)},
+                    "outputs": export.outputs, "precision": "fp32", "classes": list(predictor.class_names),
+                    "tolerance": vars(Tolerance()), "checks": {}}
     runners: dict[str, Runner] = {"eager": eager}
     if "torch" in args.format:
-        report["checks"]["torch"] = compare(predictor, eager, from_program, inputs, tolerance,
+        from_program = runner(program.module(), torch.no_grad)
+        report["checks"]["torch"] = compare(predictor, eager, from_program, export.inputs, Tolerance(),
                                             "the torch.export program")
         tmp = out_dir / ".model.tmp.pt2"  # torch.export.save wants the suffix
         torch.export.save(program, tmp)
@@ -229,25 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         runners["torch.export"] = from_program
         logger.info("wrote %s", out_dir / "model.pt2")
     if "onnx" in args.format:
-        tmp = out_dir / ".model.onnx.tmp"
-        torch.onnx.export(program, (inputs[0],), str(tmp), dynamo=True, input_names=[report["input"]["name"]],
-                          output_names=outputs, external_data=False, verbose=False)
-        run_onnx = onnx_runner(tmp, len(outputs))
-        try:
-            report["checks"]["onnx"] = compare(predictor, eager, run_onnx, inputs, tolerance, "the ONNX model")
-        except ExportCheckError:
-            tmp.unlink(missing_ok=True)
-            raise
-        os.replace(tmp, out_dir / "model.onnx")
-        runners["onnxruntime"] = run_onnx
-        logger.info("wrote %s", out_dir / "model.onnx")
+        runners["onnxruntime"] = write_onnx(program, export, predictor, eager, out_dir, input_name, report)
     if args.benchmark:
-        threads = torch.get_num_threads()
-        report["latency_ms"] = {name: 1000 * _timed(run, inputs, args.benchmark) for name, run in runners.items()}
-        print(f"median latency per input {tuple(inputs[0].shape)} on the CPU ({threads} threads), "
-              f"{args.benchmark} runs of {len(inputs)} inputs:")
-        for name, ms in report["latency_ms"].items():
-            print(f"  {name:<14} {ms:9.1f} ms")
+        report["latency_ms"] = benchmark(runners, export.inputs, args.benchmark)
     atomic_write_json(out_dir / "export.json", report, indent=1)
     return 0
 

@@ -20,12 +20,14 @@ import logging
 import sys
 
 from resnet_det.config import load_config
-from resnet_det.data.classification import build_train_batches, load_classification_dataset
+from resnet_det.data.datasets.classification import load_classification_dataset
+from resnet_det.data.loaders.classification import build_train_batches
 from resnet_det.engine.hooks import recompute_bn_stats
+from resnet_det.engine.launch import setup_process
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_classifier
 from resnet_det.utils.cli import UsageError, main_guard
-from resnet_det.utils.distributed import get_rank, get_world_size, init_distributed, is_main_process
+from resnet_det.utils.distributed import get_rank, get_world_size, is_main_process
 from resnet_det.utils.logger import setup_logger
 from resnet_det.weights import Weights, apply_weights, load_weights, save_weights
 
@@ -36,14 +38,14 @@ logger = logging.getLogger("resnet_det.precise_bn")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="a classification config (its DATASETS.TRAIN is read)")
-    parser.add_argument("--weights", required=True, help="the classifier's checkpoint (any format weights.py reads)")
+    parser.add_argument("--weights", required=True, help="the classifier's checkpoint, in any format resnet_det reads")
     parser.add_argument("--output", required=True, help="where to write the checkpoint with new statistics")
     parser.add_argument("--num-iter", type=int, default=200, help="training batches to average over")
     parser.add_argument("overrides", nargs=argparse.REMAINDER, help="KEY VALUE config pairs")
     args = parser.parse_args(argv)
     setup_logger(rank=get_rank())
     cfg = load_config(args.config, args.overrides)
-    device = init_distributed(cfg.MODEL.DEVICE)
+    device = setup_process(cfg)
     weights = load_weights(args.weights)
     model = build_classifier(cfg)
     apply_weights(model, weights, weights.state_dict, args.weights, model_style=cfg.MODEL.WEIGHT_STYLE,

@@ -15,8 +15,8 @@ import torch
 
 from resnet_det import build_detector
 from resnet_det.config import load_config
-from resnet_det.data.catalog import load_detection_dataset, register_from_config
-from resnet_det.modeling.detection.loading import load_detector_weights
+from resnet_det.data.datasets.catalog import load_detection_dataset, register_from_config
+from resnet_det.modeling.detection.detector_weights import load_detector_weights
 from resnet_det.utils.cli import main_guard
 from resnet_det.utils.visualize import draw_instances
 

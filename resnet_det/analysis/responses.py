@@ -12,12 +12,14 @@ import torch
 from torch import nn
 
 from resnet_det.analysis.plotting import plt, pretty_name, save_figure
-from resnet_det.data.classification import load_classification_dataset
+from resnet_det.data.datasets.classification import load_classification_dataset
 from resnet_det.modeling.blocks import ConvNorm
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_model
-from resnet_det.utils.images import hwc_to_chw
-from resnet_det.weights import WeightsFileError, load_state_dict_checked, load_weights
+from resnet_det.utils.geometry import hwc_to_chw
+from resnet_det.weights.files import load_weights
+from resnet_det.weights.formats import WeightsFileError
+from resnet_det.weights.loading import load_state_dict_checked
 
 
 @torch.no_grad()

@@ -1,2 +1,3 @@
-"""Datasets (CIFAR-10, ImageNet, COCO, PASCAL VOC, the built-in shapes), their catalog and metadata, and the
-batch sources that feed the trainers and evaluators."""
+"""Data, by concern: ``datasets`` (what a dataset is: records of COCO, VOC, ImageNet, CIFAR-10 and the
+built-in shapes, and the catalog of names), ``decode`` (reading image files defensively, and the
+bad-image policy) and ``loaders`` (making batches: sampling, augmentation, device decoding)."""

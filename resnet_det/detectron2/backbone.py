@@ -7,7 +7,7 @@ from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 
 from resnet_det.detectron2.config import check_input_matches_style
 from resnet_det.modeling.resnet import ResNet
-from resnet_det.weights import get_weight_style
+from resnet_det.weights.styles import get_weight_style
 
 
 class ResNetDetBackbone(ResNet, Backbone):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from detectron2.config import CfgNode
 
-from resnet_det.weights import get_weight_style
+from resnet_det.weights.styles import get_weight_style
 
 
 def add_resnet_det_config(cfg: CfgNode) -> CfgNode:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from detectron2.data import DatasetCatalog
 from detectron2.data.datasets import register_coco_instances
 
-from resnet_det.data.catalog import coco_dataset_paths
+from resnet_det.data.datasets.catalog import coco_dataset_paths
 
 
 def register_in_detectron2(*names: str, root: str = "") -> None:

@@ -7,7 +7,7 @@ from detectron2.modeling.roi_heads import Res5ROIHeads
 from torch import nn
 
 from resnet_det.modeling.detection.roi_heads import build_res5_head
-from resnet_det.weights import get_weight_style
+from resnet_det.weights.styles import get_weight_style
 
 
 @ROI_HEADS_REGISTRY.register()

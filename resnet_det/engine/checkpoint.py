@@ -16,7 +16,9 @@ from torch import nn
 from resnet_det.config.diff import config_differences
 from resnet_det.errors import UserError
 from resnet_det.utils.atomic import atomic_torch_save, atomic_write
-from resnet_det.weights import WeightsFileError, check_finite, load_state_dict_checked, torch_load_problem
+from resnet_det.weights.files import torch_load_problem
+from resnet_det.weights.formats import WeightsFileError, check_finite
+from resnet_det.weights.loading import load_state_dict_checked
 
 logger = logging.getLogger(__name__)
 

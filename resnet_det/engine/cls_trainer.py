@@ -11,16 +11,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from resnet_det.config import CfgNode, ConfigValueError
-from resnet_det.data.batches import ImageBatch, ViewBatch
-from resnet_det.data.catalog import dataset_metadata
-from resnet_det.data.classification import (
-    ArrayDataset,
-    FileDataset,
-    build_eval_batches,
-    build_train_batches,
-    load_classification_dataset,
-)
-from resnet_det.data.cls_transforms import pca_lighting
+from resnet_det.data.datasets.catalog import dataset_metadata
+from resnet_det.data.datasets.classification import ArrayDataset, FileDataset, load_classification_dataset
+from resnet_det.data.loaders.batches import ImageBatch, ViewBatch
+from resnet_det.data.loaders.classification import build_eval_batches, build_train_batches
+from resnet_det.data.loaders.cls_transforms import pca_lighting
 from resnet_det.engine import hooks
 from resnet_det.engine.train_loop import HookBase, StepOutput
 from resnet_det.engine.trainer import Trainer
@@ -29,7 +24,8 @@ from resnet_det.evaluation.evaluator import DatasetEvaluator
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_classifier
 from resnet_det.utils.distributed import get_rank, get_world_size
-from resnet_det.weights import apply_weights, load_weights
+from resnet_det.weights.files import load_weights
+from resnet_det.weights.loading import apply_weights
 
 logger = logging.getLogger(__name__)
 __all__ = ["ClassificationTrainer"]
@@ -127,7 +123,7 @@ class ClassificationTrainer(Trainer):
 
     def precise_bn_inputs(self) -> Iterator[torch.Tensor]:
         """Training batches (augmented as in training), normalised as the model takes them."""
-        for batch in self.iterate_batches(self.iter + 1):
+        for batch in self.iterate_batches(self.state.iter + 1):
             x = self.normalize(batch.images)
             yield x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 

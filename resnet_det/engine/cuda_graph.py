@@ -15,6 +15,24 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_leaves, tree_map
 
+from resnet_det.config import CfgNode, ConfigValueError
+from resnet_det.utils.distributed import get_world_size
+
+
+def check_graphable(cfg: CfgNode, device: torch.device, static_steps: bool, trainer: str) -> None:
+    """Refuse ``SOLVER.CUDA_GRAPH`` (naming every reason) where a step cannot be captured: steps of
+    changing shapes (``static_steps`` False), no CUDA device, several processes, or a compile mode that
+    captures graphs itself."""
+    reasons = [why for broken, why in [
+        (not static_steps, f"{trainer}'s steps change shape from batch to batch"),
+        (device.type != "cuda", f"it needs a CUDA device, not {device}"),
+        (get_world_size() > 1, "it runs in one process only (no DDP)"),
+        (cfg.MODEL.COMPILE.ENABLED and cfg.MODEL.COMPILE.MODE == "reduce-overhead",
+         "MODEL.COMPILE.MODE reduce-overhead captures graphs of its own; use default or max-autotune"),
+    ] if broken]
+    if reasons:
+        raise ConfigValueError(f"SOLVER.CUDA_GRAPH cannot be used here: {'; '.join(reasons)}")
+
 
 def move_lr_to_device(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
     """Hold each group's learning rate in a device tensor, which the scheduler then updates in place

@@ -8,18 +8,23 @@ import torch
 from torch import nn
 
 from resnet_det.config import CfgNode, ConfigValueError
-from resnet_det.data.batches import DetectionBatch
-from resnet_det.data.catalog import dataset_metadata, load_detection_dataset, load_training_set, register_from_config
-from resnet_det.data.detection_batches import DetectionBatches, detection_test_batches
+from resnet_det.data.datasets.catalog import (
+    dataset_metadata,
+    load_detection_dataset,
+    load_training_set,
+    register_from_config,
+)
+from resnet_det.data.loaders.batches import DetectionBatch
+from resnet_det.data.loaders.detection import DetectionBatches, detection_test_batches
 from resnet_det.engine.train_loop import StepOutput
 from resnet_det.engine.trainer import Trainer
-from resnet_det.evaluation.coco import COCOEvaluator
+from resnet_det.evaluation.coco_evaluator import COCOEvaluator
 from resnet_det.evaluation.evaluator import DatasetEvaluator
 from resnet_det.evaluation.voc import VOCEvaluator
-from resnet_det.modeling.detection.ensemble import build_test_detector
-from resnet_det.modeling.detection.loading import load_detector_weights
+from resnet_det.modeling.detection.detector_weights import load_detector_weights
 from resnet_det.modeling.detection.rcnn import C4RCNN, build_detector
 from resnet_det.modeling.detection.structures import Instances
+from resnet_det.modeling.detection.test_time import build_test_detector
 from resnet_det.utils.distributed import get_rank, get_world_size
 
 

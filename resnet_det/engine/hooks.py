@@ -1,8 +1,9 @@
 """The hooks every training run registers (see :meth:`resnet_det.engine.trainer.Trainer.build_hooks`).
 
-Each is one concern of a run; they run in registration order, which matters: the NaN guard
-checks before the checkpointer saves, and the final checkpoint is written before the final
-evaluation.
+Each is one concern of a run, and reads and writes the run through its
+:class:`~resnet_det.engine.train_loop.RunState` alone. They run in registration order: the NaN
+guard names a divergence before the checkpointer (which refuses non-finite weights itself) would,
+and PreciseBN's statistics are in place before the checkpoint and the evaluation that follow it.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import resource
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,15 +22,9 @@ from resnet_det.engine.lr_scheduler import scheduled_lr
 from resnet_det.engine.train_loop import HookBase
 from resnet_det.errors import UserError
 from resnet_det.evaluation.evaluator import flatten_results
-from resnet_det.utils.atomic import atomic_write_json
 from resnet_det.utils.distributed import all_reduce_sum, get_world_size, is_main_process
 
-if TYPE_CHECKING:
-    from resnet_det.engine.trainer import Trainer
-
 logger = logging.getLogger(__name__)
-# A run's final (or eval-only) results; metrics.json is the event stream, as in detectron2.
-RESULTS_FILE = "results.json"
 
 
 class NonFiniteLossError(UserError, FloatingPointError):
@@ -69,10 +64,10 @@ class NonFiniteGuard(HookBase):
         self._nonfinite: torch.Tensor | None = None
 
     def after_step(self) -> None:
-        loss = self.trainer.step_output.loss.detach()
+        loss = self.step_output.loss.detach()
         flag = ~loss.isfinite()
         self._nonfinite = flag if self._nonfinite is None else self._nonfinite | flag
-        done, last = self.trainer.iter + 1, self.trainer.iter + 1 == self.trainer.max_iter
+        done, last = self.state.iter + 1, self.state.iter + 1 == self.state.max_iter
         check_weights = done % self.weights_period == 0 or last
         if (done % self.period == 0 or check_weights) and (
                 self._nonfinite.item() or (check_weights and not all_finite(self.model))):
@@ -108,10 +103,8 @@ class PeriodicWriter(HookBase):
     """Every ``period`` iterations and at the last: the mean of each loss term and statistic since
     the previous write, the learning rate, the seconds per iteration and per batch read
     (``time``, ``data_time``), ``eta_seconds`` and peak memory, as one line in the log and one
-    event in ``trainer.events`` (``metrics.json``, TensorBoard). The sums stay on the device between
+    event in ``state.events`` (``metrics.json``, TensorBoard). The sums stay on the device between
     writes, so logging costs one host sync per period."""
-
-    trainer: Trainer
 
     def __init__(self, period: int, scheduler: torch.optim.lr_scheduler.LambdaLR) -> None:
         self.period, self.scheduler = period, scheduler
@@ -122,26 +115,27 @@ class PeriodicWriter(HookBase):
         self._since = time.perf_counter()
 
     def after_step(self) -> None:
-        out = self.trainer.step_output
+        out = self.step_output
         with torch.no_grad():
             for key, value in {"loss": out.loss, **out.losses, **out.stats}.items():
                 self._sums[key] = self._sums.get(key, 0) + value.detach().float()
         self._steps += 1
-        self._data_time += self.trainer.data_time
-        done = self.trainer.iter + 1
-        if done % self.period == 0 or done == self.trainer.max_iter:
+        self._data_time += self.state.data_time
+        done = self.state.iter + 1
+        if done % self.period == 0 or done == self.state.max_iter:
             self._write(done)
 
     def _write(self, done: int) -> None:
         means = {k: v.item() / self._steps for k, v in self._sums.items()}  # syncs, so the time is real
         now = time.perf_counter()
         seconds = (now - self._since) / self._steps
-        timing = {"lr": scheduled_lr(self.scheduler, self.trainer.iter), "time": seconds,
+        timing = {"lr": scheduled_lr(self.scheduler, self.state.iter), "time": seconds,
                   "data_time": self._data_time / self._steps,
-                  "eta_seconds": seconds * (self.trainer.max_iter - done), **peak_memory(self.trainer.device)}
+                  "eta_seconds": seconds * (self.state.max_iter - done), **peak_memory(self.state.device)}
         self._sums, self._steps, self._data_time, self._since = {}, 0, 0.0, now
-        self.trainer.events.write(done, **means, **timing)
-        logger.info("%s", log_line(done, self.trainer.max_iter, means, timing))
+        if self.state.events is not None:
+            self.state.events.write(done, **means, **timing)
+        logger.info("%s", log_line(done, self.state.max_iter, means, timing))
 
 
 class PeriodicCheckpointer(HookBase):
@@ -153,15 +147,15 @@ class PeriodicCheckpointer(HookBase):
         self.save, self.period, self.prune = save, period, prune
 
     def after_step(self) -> None:
-        done = self.trainer.iter + 1
-        if done % self.period == 0 and done < self.trainer.max_iter and is_main_process():
-            self.save(f"model_{done:07d}", self.trainer.iter)
+        done = self.state.iter + 1
+        if done % self.period == 0 and done < self.state.max_iter and is_main_process():
+            self.save(f"model_{done:07d}", self.state.iter)
             if self.prune is not None:
                 self.prune()
 
     def after_train(self) -> None:
-        if self.trainer.completed and is_main_process():
-            self.save("model_final", self.trainer.max_iter - 1)
+        if self.state.completed and is_main_process():
+            self.save("model_final", self.state.max_iter - 1)
 
 
 class PreciseBN(HookBase):
@@ -172,8 +166,6 @@ class PreciseBN(HookBase):
     others', so every rank keeps the same. ``inputs()`` gives fresh batches as the model takes them.
     """
 
-    trainer: Trainer
-
     def __init__(self, period: int, model: nn.Module, inputs: Callable[[], Iterator[torch.Tensor]],
                  num_iter: int) -> None:
         self.period, self.model, self.inputs, self.num_iter = period, model, inputs, num_iter
@@ -182,12 +174,12 @@ class PreciseBN(HookBase):
         recompute_bn_stats(self.model, self.inputs(), self.num_iter)
 
     def after_step(self) -> None:
-        done = self.trainer.iter + 1
-        if self.period and done % self.period == 0 and done < self.trainer.max_iter:
+        done = self.state.iter + 1
+        if self.period and done % self.period == 0 and done < self.state.max_iter:
             self._run()
 
     def after_train(self) -> None:
-        if self.trainer.completed:
+        if self.state.completed:
             self._run()
 
 
@@ -210,44 +202,21 @@ def recompute_bn_stats(model: nn.Module, inputs: Iterator[torch.Tensor], num_ite
 
 class EvalHook(HookBase):
     """``evaluate()`` every ``period`` iterations before the last (0: never) and once training
-    completes; its results go to ``trainer.events`` and the last ones stay in ``trainer.results``."""
-
-    trainer: Trainer
+    completes; its results go to ``state.events`` and the last ones stay in ``state.results``."""
 
     def __init__(self, period: int, evaluate: Callable[[], dict[str, Any]]) -> None:
         self.period, self.evaluate = period, evaluate
 
     def _run(self, iteration: int) -> None:
-        self.trainer.results = self.evaluate()
-        self.trainer.events.write(iteration, **flatten_results(self.trainer.results))
+        self.state.results = self.evaluate()
+        if self.state.events is not None:
+            self.state.events.write(iteration, **flatten_results(self.state.results))
 
     def after_step(self) -> None:
-        done = self.trainer.iter + 1
-        if self.period and done % self.period == 0 and done < self.trainer.max_iter:
+        done = self.state.iter + 1
+        if self.period and done % self.period == 0 and done < self.state.max_iter:
             self._run(done)
 
     def after_train(self) -> None:
-        if self.trainer.completed:
-            self._run(self.trainer.max_iter)
-
-
-class FinalResults(HookBase):
-    """Once training completes: ``trainer.final_results`` (every rank) and ``output_dir/results.json``
-    (main process, atomically): ``{"iterations", "wall_time_s", "results": {test set: {task: metrics}}}``."""
-
-    trainer: Trainer
-
-    def __init__(self, output_dir: str | Path) -> None:
-        self.output_dir = Path(output_dir)
-
-    def before_train(self) -> None:
-        self._start = time.perf_counter()
-
-    def after_train(self) -> None:
-        if not self.trainer.completed:
-            return
-        self.trainer.final_results = {"iterations": self.trainer.max_iter,
-                                      "wall_time_s": time.perf_counter() - self._start,
-                                      "results": self.trainer.results}
-        if is_main_process():
-            atomic_write_json(self.output_dir / RESULTS_FILE, self.trainer.final_results, indent=2)
+        if self.state.completed:
+            self._run(self.state.max_iter)

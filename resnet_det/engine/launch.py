@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+import torch
 import torch.multiprocessing as mp
 
 from resnet_det.config import CfgNode, ConfigValueError, load_config
@@ -18,7 +19,7 @@ from resnet_det.engine.output_dir import check_writable
 from resnet_det.errors import UserError
 from resnet_det.evaluation.evaluator import summary_lines
 from resnet_det.utils.cli import main_guard, report_user_error
-from resnet_det.utils.distributed import get_rank, is_main_process
+from resnet_det.utils.distributed import get_rank, init_distributed, is_main_process
 from resnet_det.utils.env import environment_info
 from resnet_det.utils.logger import setup_logger
 
@@ -119,9 +120,17 @@ def launch(trainer_class: type[Trainer], args: argparse.Namespace) -> None:
                                 " (its error is logged above)") from None
 
 
+def setup_process(cfg: CfgNode) -> torch.device:
+    """What a training process sets up before its trainer: the process group ``torchrun`` (or
+    ``--num-gpus``) describes, and this rank's GPU as the current device; returns that device."""
+    return init_distributed(cfg.MODEL.DEVICE)
+
+
 def train_or_evaluate(trainer_class: type[Trainer], args: argparse.Namespace) -> None:
     """Set up, load or resume, train (or only evaluate), print the results."""
-    trainer = trainer_class(setup(args))
+    cfg = setup(args)
+    setup_process(cfg)
+    trainer = trainer_class(cfg)
     loaded = trainer.load(args.resume)
     results = (trainer.evaluate(loaded) if args.eval_only else trainer.train())["results"]
     if is_main_process():

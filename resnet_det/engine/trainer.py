@@ -1,9 +1,12 @@
 """What the classification and detection trainers share: a config-driven, hook-based SGD trainer.
 
-Builder methods make the parts (``build_model``, ``build_optimizer``, ``build_train_loader``,
-``build_test_loader``, ``build_evaluators``, ``build_hooks``); a subclass or a user overrides
-one to change that part alone. :meth:`Trainer.run_step` is one SGD step with bf16 autocast,
-gradient clipping, DDP or CUDA-graph replay; the rest of a run is its hooks.
+Builder methods make the parts (``build_model``, ``build_train_loader``, ``build_test_loader``,
+``build_evaluators``, ``build_hooks``, ``build_step``); a subclass or a user overrides one to change
+that part alone. The loop (:class:`~resnet_det.engine.train_loop.TrainerBase`) runs the step
+(:mod:`resnet_det.engine.steps`) and the hooks, which share the run's state. Building a trainer
+changes no global state: its model is initialised from ``SEED`` on a forked generator, and
+``DETERMINISTIC`` holds while it trains; joining a process group is the launcher's
+(:func:`resnet_det.engine.launch.setup_process`).
 """
 from __future__ import annotations
 
@@ -22,37 +25,33 @@ from torch.nn.parallel import DistributedDataParallel
 from resnet_det.config import CfgNode, ConfigValueError
 from resnet_det.engine import hooks
 from resnet_det.engine.checkpoint import Checkpointer
-from resnet_det.engine.cuda_graph import GraphedStep, move_lr_to_device
+from resnet_det.engine.cuda_graph import GraphedStep, check_graphable, move_lr_to_device
 from resnet_det.engine.events import EventWriter
 from resnet_det.engine.hooks import NonFiniteLossError
 from resnet_det.engine.lr_scheduler import build_lr_scheduler
+from resnet_det.engine.optimizer import build_optimizer
 from resnet_det.engine.output_dir import OutputDirLock, check_writable
+from resnet_det.engine.steps import SGDStep, gradient_clipper
 from resnet_det.engine.train_loop import HookBase, StepOutput, TrainerBase
 from resnet_det.evaluation.evaluator import DatasetEvaluator, DatasetEvaluators, inference_on_dataset, summary_lines
 from resnet_det.utils.amp import bf16_autocast
 from resnet_det.utils.atomic import atomic_write_json
-from resnet_det.utils.distributed import (
-    broadcast_from_main,
-    get_rank,
-    get_world_size,
-    init_distributed,
-    is_main_process,
-)
+from resnet_det.utils.distributed import broadcast_from_main, get_rank, get_world_size, is_main_process, rank_device
 
 logger = logging.getLogger(__name__)
+# A run's final (or eval-only) results; metrics.json is the event stream, as in detectron2.
+RESULTS_FILE = "results.json"
 
 
-_NORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm, nn.GroupNorm, nn.LayerNorm)
-
-
-def parameter_groups(model: nn.Module, weight_decay: float, weight_decay_norm: float) -> list[dict[str, Any]]:
-    """The trainable parameters in two SGD groups: those of normalisation layers, decayed by
-    ``weight_decay_norm`` (detectron2's ``SOLVER.WEIGHT_DECAY_NORM``), and the rest."""
-    norm_ids = {id(p) for m in model.modules() if isinstance(m, _NORM_LAYERS) for p in m.parameters(recurse=False)}
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in trainable if id(p) not in norm_ids], "weight_decay": weight_decay},
-              {"params": [p for p in trainable if id(p) in norm_ids], "weight_decay": weight_decay_norm}]
-    return [g for g in groups if g["params"]]
+@contextlib.contextmanager
+def deterministic(enabled: bool) -> Iterator[None]:
+    """``torch.use_deterministic_algorithms(enabled)`` within the block, restored after it."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(enabled)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
 
 
 class Trainer(TrainerBase):
@@ -68,32 +67,29 @@ class Trainer(TrainerBase):
     # Whether every training step has the same shapes and reads nothing back to the host, so that
     # SOLVER.CUDA_GRAPH can capture it.
     static_steps = False
-    data_time = 0.0  # seconds the last step waited for its batch
 
     def __init__(self, cfg: CfgNode) -> None:
         super().__init__()
         self.cfg = cfg
         self.classes: tuple[str, ...] = ()
+        self.start_iter = 0
         self.loaded: str | None = None  # the checkpoint a resume loaded
-        self.device = init_distributed(cfg.MODEL.DEVICE)
+        self.device = self.state.device = rank_device(cfg.MODEL.DEVICE)
         if cfg.SOLVER.CUDA_GRAPH:
-            self._check_graphable()
+            check_graphable(cfg, self.device, self.static_steps, type(self).__name__)
         self.output_dir = Path(cfg.OUTPUT_DIR)
         if is_main_process():
             check_writable(self.output_dir)
-        torch.manual_seed(cfg.SEED)
-        if cfg.DETERMINISTIC:
-            torch.use_deterministic_algorithms(True)
         self.channels_last = self.device.type == "cuda"
-        self.model = self.build_model(cfg)
+        with torch.random.fork_rng(devices=[]):  # the initial weights are SEED's, wherever the trainer is built
+            torch.manual_seed(cfg.SEED)
+            self.model = self.build_model(cfg)
         self.train_model: nn.Module = self.model  # wrapped for DDP while training
-        self.optimizer = self.build_optimizer(cfg, self.model)
+        self.optimizer = build_optimizer(cfg, self.model)
         self.scheduler = build_lr_scheduler(self.optimizer, cfg)
         self.checkpointer = Checkpointer(self.output_dir, self.model, config=cfg.dump(), optimizer=self.optimizer,
                                          scheduler=self.scheduler)
         self._train_loader: Any = None
-        self.results: dict[str, Any] = {}
-        self.final_results: dict[str, Any] = {}
         self.register_hooks(self.build_hooks())
 
     # ---- parts a subclass builds ------------------------------------------------------------
@@ -130,20 +126,17 @@ class Trainer(TrainerBase):
         raise NotImplementedError
 
     # ---- shared parts ----------------------------------------------------------------------
-    def build_optimizer(self, cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
-        """SGD with momentum over the trainable parameters, decayed by ``WEIGHT_DECAY`` (norm layers'
-        by ``WEIGHT_DECAY_NORM``); ``BASE_LR`` scaled by ``IMS_PER_BATCH / BASE_LR_REFERENCE_BATCH``
-        when the latter is set."""
-        lr = cfg.SOLVER.BASE_LR
-        if cfg.SOLVER.BASE_LR_REFERENCE_BATCH:
-            lr *= cfg.SOLVER.IMS_PER_BATCH / cfg.SOLVER.BASE_LR_REFERENCE_BATCH
-        # The fused kernel reads a tensor learning rate on the device; the foreach one reads it back.
-        return torch.optim.SGD(parameter_groups(model, cfg.SOLVER.WEIGHT_DECAY, cfg.SOLVER.WEIGHT_DECAY_NORM), lr=lr,
-                               momentum=cfg.SOLVER.MOMENTUM, nesterov=cfg.SOLVER.NESTEROV,
-                               fused=True if cfg.SOLVER.CUDA_GRAPH else None)
+    def build_step(self) -> Callable[[Any], StepOutput]:
+        """The update of one batch: :class:`SGDStep` over :meth:`losses` with ``SOLVER.CLIP_GRADIENTS``,
+        replayed as a CUDA graph with ``SOLVER.CUDA_GRAPH``."""
+        step = SGDStep(self.losses, self.optimizer, gradient_clipper(self.cfg, self.model.parameters()))
+        if not self.cfg.SOLVER.CUDA_GRAPH:
+            return step
+        move_lr_to_device(self.optimizer, self.device)  # after a resume, which restores it on the CPU
+        return GraphedStep(step)
 
     def build_hooks(self) -> list[HookBase]:
-        """Schedule, NaN guard, checkpoints, evaluation, final results, logs, in this order."""
+        """Schedule, NaN guard, checkpoints, evaluation, logs, in this order."""
         cfg = self.cfg
         return [
             hooks.LRScheduler(self.scheduler),
@@ -153,7 +146,6 @@ class Trainer(TrainerBase):
                                        functools.partial(self.checkpointer.remove_old_periodic,
                                                          cfg.SOLVER.CHECKPOINT_KEEP)),
             hooks.EvalHook(cfg.TEST.EVAL_PERIOD, self.test),
-            hooks.FinalResults(self.output_dir),
             hooks.PeriodicWriter(cfg.LOG_PERIOD, self.scheduler),
         ]
 
@@ -167,29 +159,6 @@ class Trainer(TrainerBase):
     def iterate_batches(self, start: int) -> Iterator[Any]:
         """Training batches for iterations ``start, start + 1, ...``."""
         return self.train_loader.iterate(start)
-
-    def _check_graphable(self) -> None:
-        reasons = [why for broken, why in [
-            (not self.static_steps, f"{type(self).__name__}'s steps change shape from batch to batch"),
-            (self.device.type != "cuda", f"it needs a CUDA device, not {self.device}"),
-            (get_world_size() > 1, "it runs in one process only (no DDP)"),
-            (self.cfg.MODEL.COMPILE.ENABLED and self.cfg.MODEL.COMPILE.MODE == "reduce-overhead",
-             "MODEL.COMPILE.MODE reduce-overhead captures graphs of its own; use default or max-autotune"),
-        ] if broken]
-        if reasons:
-            raise ConfigValueError(f"SOLVER.CUDA_GRAPH cannot be used here: {'; '.join(reasons)}")
-
-    def _clip_gradients(self) -> None:
-        clip = self.cfg.SOLVER.CLIP_GRADIENTS
-        if not clip.ENABLED:
-            return
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        if clip.CLIP_TYPE == "norm":
-            torch.nn.utils.clip_grad_norm_(params, clip.CLIP_VALUE)
-        elif clip.CLIP_TYPE == "value":
-            torch.nn.utils.clip_grad_value_(params, clip.CLIP_VALUE)
-        else:
-            raise ValueError(f"SOLVER.CLIP_GRADIENTS.CLIP_TYPE must be norm or value, got {clip.CLIP_TYPE!r}")
 
     def compile(self, module: nn.Module, dynamic: bool | None = None) -> None:
         """``torch.compile`` ``module`` in place (its parameter names stay) when MODEL.COMPILE.ENABLED."""
@@ -240,7 +209,7 @@ class Trainer(TrainerBase):
         self._write_config()
         results = {"weights": weights, "iterations": self.start_iter, "results": self.test()}
         if is_main_process():
-            atomic_write_json(self.output_dir / hooks.RESULTS_FILE, results, indent=2)
+            atomic_write_json(self.output_dir / RESULTS_FILE, results, indent=2)
         return results
 
     def save_checkpoint(self, name: str, iteration: int) -> Path:
@@ -248,27 +217,19 @@ class Trainer(TrainerBase):
         meta = {**self.checkpoint_meta(), "classes": list(self.classes)}
         return self.checkpointer.save(name, meta=meta, iteration=iteration, config=self.cfg.dump())
 
-    def _step(self, batch: Any) -> StepOutput:
-        out = self.losses(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        self._clip_gradients()
-        self.optimizer.step()
-        return out
-
     def run_step(self) -> None:
         start = time.perf_counter()
         batch = next(self._batches)
-        self.data_time = time.perf_counter() - start  # the wait for the loader, read by PeriodicWriter
+        self.state.data_time = time.perf_counter() - start  # the wait for the loader, read by PeriodicWriter
         # In-model randomness (RoI and anchor sampling) is a function of the iteration too, so a
         # resumed run draws what the uninterrupted one drew.
-        torch.manual_seed(self.cfg.SEED * 1_000_003 + self.iter * 7919 + get_rank())
+        torch.manual_seed(self.cfg.SEED * 1_000_003 + self.state.iter * 7919 + get_rank())
         try:
-            self.step_output = self._run_step(batch)
+            self.state.step_output = self._step(batch)
         except NonFiniteLossError:
             raise
         except FloatingPointError as e:  # raised inside the model (the RPN's proposals), before any loss
-            raise hooks.nonfinite_error(self.iter + 1, self.checkpointer.last_checkpoint(), str(e)) from None
+            raise hooks.nonfinite_error(self.state.iter + 1, self.checkpointer.last_checkpoint(), str(e)) from None
 
     def train(self) -> dict[str, Any]:  # type: ignore[override]
         """Run from ``start_iter`` to ``SOLVER.MAX_ITER``; return the final results (``results.json``).
@@ -287,24 +248,32 @@ class Trainer(TrainerBase):
     def _train(self) -> dict[str, Any]:
         self._write_config()
         self.check_datasets()
-        self._run_step: Callable[[Any], StepOutput] = self._step
-        if self.cfg.SOLVER.CUDA_GRAPH:
-            move_lr_to_device(self.optimizer, self.device)  # after a resume, which restores it on the CPU
-            self._run_step = GraphedStep(self._step)
+        self._step = self.build_step()
         if get_world_size() > 1:
             self.train_model = DistributedDataParallel(
                 self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
         self._batches = iter(self.iterate_batches(self.start_iter))
-        self.events = EventWriter(self.output_dir)
+        self.state.events = EventWriter(self.output_dir)
         self.model.train()
         logger.info("training from iteration %d to %d, checkpoints and logs in %s", self.start_iter,
                     self.cfg.SOLVER.MAX_ITER, self.output_dir)
+        started = time.perf_counter()
         try:
-            super().train(self.start_iter, self.cfg.SOLVER.MAX_ITER)
+            with deterministic(self.cfg.DETERMINISTIC):
+                super().train(self.start_iter, self.cfg.SOLVER.MAX_ITER)
         finally:
-            self.events.close()
+            self.state.events.close()
+            self.state.events = None
             self.train_model = self.model
-        return self.final_results
+        return self._final_results(time.perf_counter() - started)
+
+    def _final_results(self, wall_time: float) -> dict[str, Any]:
+        """``{"iterations", "wall_time_s", "results"}`` of a completed run, also written to
+        ``OUTPUT_DIR/results.json`` (main process, atomically)."""
+        final = {"iterations": self.cfg.SOLVER.MAX_ITER, "wall_time_s": wall_time, "results": self.state.results}
+        if is_main_process():
+            atomic_write_json(self.output_dir / RESULTS_FILE, final, indent=2)
+        return final
 
     def test(self) -> dict[str, Any]:
         """``{test set: {task: {metric: value}}}`` for every ``DATASETS.TEST`` set, on every rank."""

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import torch
 
-from resnet_det.data.batches import ViewBatch
+from resnet_det.data.loaders.batches import ViewBatch
 from resnet_det.evaluation.evaluator import DatasetEvaluator, Results
 from resnet_det.utils.distributed import all_reduce_sum
 
@@ -20,7 +20,7 @@ def topk_correct(scores: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] =
 class ClassificationEvaluator(DatasetEvaluator):
     """Top-1 and top-5 error in percent (task ``"classification"``), over all ranks.
 
-    ``outputs`` are N x K class scores of a :class:`~resnet_det.data.batches.ViewBatch` (the trainer
+    ``outputs`` are N x K class scores of a :class:`~resnet_det.data.loaders.batches.ViewBatch` (the trainer
     averages the softmax of its views). Counts stay on ``device`` until :meth:`evaluate`, so
     processing a batch never waits for it.
     """

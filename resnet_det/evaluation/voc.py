@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from resnet_det.data.batches import DetectionBatch
+from resnet_det.data.loaders.batches import DetectionBatch
 from resnet_det.evaluation.evaluator import DatasetEvaluator, Results
 from resnet_det.modeling.detection.structures import Instances
 from resnet_det.utils.distributed import gather_to_main, is_main_process

@@ -1,4 +1,6 @@
-"""Running a trained model on one's own images: the predictor and export."""
-from resnet_det.inference.predictor import Classification, Predictor
+"""Running a trained model on one's own images: the predictor and export (names imported on first use)."""
+from resnet_det.utils.lazy import lazy_exports
 
-__all__ = ["Classification", "Predictor"]
+_EXPORTS = {"Classification": ".predictor", "Predictor": ".predictor"}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -12,19 +12,21 @@ import torch
 from torch import nn
 
 from resnet_det.config import CfgNode, ConfigValueError, load_config
-from resnet_det.data.catalog import dataset_classes, dataset_metadata, register_from_config
-from resnet_det.data.classification import is_in_memory
-from resnet_det.data.cls_transforms import eval_views
-from resnet_det.inference.images import ImageLike, as_rgb_tensor
-from resnet_det.modeling.detection.ensemble import build_test_detector
-from resnet_det.modeling.detection.loading import apply_detector_weights
+from resnet_det.data.datasets.catalog import dataset_classes, dataset_metadata, register_from_config
+from resnet_det.data.datasets.classification import is_in_memory
+from resnet_det.data.loaders.cls_transforms import eval_views
+from resnet_det.inference.inputs import ImageLike, as_rgb_tensor
+from resnet_det.modeling.detection.detector_weights import apply_detector_weights
 from resnet_det.modeling.detection.rcnn import build_detector
 from resnet_det.modeling.detection.structures import Instances
+from resnet_det.modeling.detection.test_time import build_test_detector
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_classifier
 from resnet_det.utils.distributed import resolve_device
-from resnet_det.utils.images import ImageSizeError, resize_problem
-from resnet_det.weights import WeightsFileError, apply_weights, load_weights
+from resnet_det.utils.geometry import ImageSizeError, resize_problem
+from resnet_det.weights.files import load_weights
+from resnet_det.weights.formats import WeightsFileError
+from resnet_det.weights.loading import apply_weights
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""Networks: ImageNet and CIFAR ResNets, their blocks and the model registry."""
-from resnet_det.modeling.cifar import CifarResNet
-from resnet_det.modeling.registry import build_model, list_models, register_model
-from resnet_det.modeling.resnet import FeatureInfo, ResNet
+"""Networks: ImageNet and CIFAR ResNets, their blocks and the model registry (names imported on first use)."""
+from resnet_det.utils.lazy import lazy_exports
 
-__all__ = ["CifarResNet", "FeatureInfo", "ResNet", "build_model", "list_models", "register_model"]
+_EXPORTS = {"CifarResNet": ".cifar", "FeatureInfo": ".resnet", "ResNet": ".resnet", "build_model": ".registry",
+            "list_models": ".registry", "register_model": ".registry"}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -10,8 +10,6 @@ from torch import nn
 from resnet_det.modeling.blocks import BasicBlock, ConvNorm, make_stage
 from resnet_det.modeling.resnet import FeatureInfo, ResNetBase
 
-CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)
-
 
 class CifarStem(nn.Module):
     """A single 3x3 convolution with normalisation and ReLU (no pooling); with ``mean_image_size``,

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from resnet_det.config import CfgNode
-from resnet_det.weights import get_weight_style
+from resnet_det.weights.styles import get_weight_style
 
 # INPUT.NORMALIZE: the weight style's mean and std, or the CIFAR paper's per-pixel mean, which the
 # network subtracts itself (its stem holds the training set's mean image).

@@ -8,11 +8,12 @@ from typing import Any
 from torch import nn
 
 from resnet_det.config import CfgNode, ConfigValueError, check_choice
-from resnet_det.modeling.blocks import SHORTCUT_OPTIONS, BottleneckBlock
-from resnet_det.modeling.cifar import CIFAR_DEPTHS, CifarResNet
+from resnet_det.modeling.blocks import SHORTCUT_OPTIONS
+from resnet_det.modeling.cifar import CifarResNet
 from resnet_det.modeling.norm import NORMS
-from resnet_det.modeling.resnet import ARCH_SETTINGS, ResNet
-from resnet_det.weights import WEIGHT_STYLES, get_weight_style, register_layout
+from resnet_det.modeling.resnet import ResNet
+from resnet_det.paper import CIFAR_DEPTHS, CIFAR_PLAIN_DEPTHS, IMAGENET_LAYOUTS, IMAGENET_PLAIN_DEPTHS
+from resnet_det.weights.styles import WEIGHT_STYLES, get_weight_style
 
 MODEL_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -68,13 +69,12 @@ def build_classifier(cfg: CfgNode) -> nn.Module:
     return build_model(cfg.MODEL.ARCH, **kwargs)
 
 
-for _depth, (_block, _counts) in ARCH_SETTINGS.items():
+# The paper's networks: its Tables 1 and 2 (ImageNet) and Table 6 and Fig. 6 (CIFAR-10).
+for _depth in IMAGENET_LAYOUTS:
     register_model(f"resnet{_depth}", partial(ResNet, _depth))
-    register_layout(_counts, _block is BottleneckBlock, f"resnet{_depth}")  # plain nets share it
-    if _block is not BottleneckBlock:  # the paper's plain nets are 18 and 34 layers (Table 2)
-        register_model(f"plain{_depth}", partial(ResNet, _depth, residual=False))
+for _depth in IMAGENET_PLAIN_DEPTHS:
+    register_model(f"plain{_depth}", partial(ResNet, _depth, residual=False))
 for _depth in CIFAR_DEPTHS:
     register_model(f"cifar_resnet{_depth}", partial(CifarResNet, _depth))
-    register_layout(((_depth - 2) // 6,) * 3, False, f"cifar_resnet{_depth}")  # plain nets share it
-    if _depth != 1202:
-        register_model(f"cifar_plain{_depth}", partial(CifarResNet, _depth, residual=False))
+for _depth in CIFAR_PLAIN_DEPTHS:
+    register_model(f"cifar_plain{_depth}", partial(CifarResNet, _depth, residual=False))

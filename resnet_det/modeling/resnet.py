@@ -12,14 +12,12 @@ from torch import nn
 
 from resnet_det.modeling.blocks import BasicBlock, BottleneckBlock, ConvNorm, ResidualBlock, make_stage
 from resnet_det.modeling.norm import FrozenBatchNorm2d
+from resnet_det.paper import IMAGENET_LAYOUTS
 
-# Blocks per stage (res2..res5) and the block type, from Table 1.
+# The block type and blocks per stage (res2..res5) of each depth, from the paper's Table 1.
 ARCH_SETTINGS: dict[int, tuple[type[ResidualBlock], tuple[int, int, int, int]]] = {
-    18: (BasicBlock, (2, 2, 2, 2)),
-    34: (BasicBlock, (3, 4, 6, 3)),
-    50: (BottleneckBlock, (3, 4, 6, 3)),
-    101: (BottleneckBlock, (3, 4, 23, 3)),
-    152: (BottleneckBlock, (3, 8, 36, 3)),
+    depth: (BottleneckBlock if bottleneck else BasicBlock, counts)
+    for depth, (counts, bottleneck) in IMAGENET_LAYOUTS.items()
 }
 STEM_CHANNELS = 64
 

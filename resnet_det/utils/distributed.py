@@ -28,19 +28,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def init_distributed(device: str) -> torch.device:
-    """Join the process group that ``torchrun`` describes (if any) and return this rank's device.
+def rank_device(device: str) -> torch.device:
+    """This process's device for ``device`` (``"auto"``: CUDA when available, ``"cuda"``, ``"cpu"``):
+    each rank takes the GPU ``LOCAL_RANK``."""
+    resolved = resolve_device(device)
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if resolved.type == "cuda" else resolved
 
-    ``device`` is ``"auto"`` (CUDA when available), ``"cuda"`` or ``"cpu"``. NCCL on CUDA, gloo on
-    the CPU. Each rank takes the GPU ``LOCAL_RANK``.
-    """
-    device = resolve_device(device).type
+
+def init_distributed(device: str) -> torch.device:
+    """Join the process group that ``torchrun`` describes (if any), make this rank's GPU the current
+    one, and return this rank's device (:func:`rank_device`). NCCL on CUDA, gloo on the CPU."""
+    torch_device = rank_device(device)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if device.startswith("cuda"):
-        torch_device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if torch_device.type == "cuda":
         torch.cuda.set_device(torch_device)
-    else:
-        torch_device = torch.device(device)
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if torch_device.type == "cuda" else "gloo"
         timeout = timedelta(minutes=30)

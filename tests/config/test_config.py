@@ -82,8 +82,8 @@ def test_plugin_configs_are_found_and_a_missing_name_lists_the_configs(tmp_path,
 def test_the_range_table_offers_what_the_code_accepts():
     """The config-level choices the range checks list are the ones the modules that read them implement."""
     from resnet_det.config.checks import VALUE_CHECKS
-    from resnet_det.data.image_io import BAD_IMAGE_POLICIES
-    from resnet_det.data.sampling import SIZE_SAMPLINGS
+    from resnet_det.data.decode.policy import BAD_IMAGE_POLICIES
+    from resnet_det.data.loaders.sampling import SIZE_SAMPLINGS
     from resnet_det.modeling.detection.inputs import RESIZE_MODES
     from resnet_det.modeling.preprocess import NORMALIZATIONS
     for key, choices in [("INPUT.RESIZE", RESIZE_MODES), ("INPUT.NORMALIZE", NORMALIZATIONS),

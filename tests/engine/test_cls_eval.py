@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from resnet_det.config import load_config
-from resnet_det.data.cls_transforms import eval_views
-from resnet_det.data.image_io import read_rgb
-from resnet_det.data.imagenet import load_imagenet_split
+from resnet_det.data.datasets.imagenet import load_imagenet_split
+from resnet_det.data.decode.files import read_rgb
+from resnet_det.data.loaders.cls_transforms import eval_views
 from resnet_det.engine.cls_trainer import ClassificationTrainer
-from resnet_det.utils.images import hwc_to_chw
+from resnet_det.utils.geometry import hwc_to_chw
 
 
 @pytest.fixture

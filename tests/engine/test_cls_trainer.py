@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from resnet_det.config import load_config
-from resnet_det.data.shapes import SHAPES
+from resnet_det.data.datasets.shapes import SHAPES
 from resnet_det.engine.cls_trainer import ClassificationTrainer
 from resnet_det.engine.hooks import NonFiniteLossError
 from resnet_det.modeling.registry import build_classifier
@@ -126,7 +126,7 @@ def test_colour_noise_comes_with_each_iteration_batch(tmp_path, small_run):
 
 
 def test_per_pixel_mean_comes_from_the_training_set_and_travels_in_checkpoints(tmp_path, small_run):
-    from resnet_det.data.classification import load_classification_dataset
+    from resnet_det.data.datasets.classification import load_classification_dataset
     from resnet_det.inference.predictor import Predictor
     cfg = small_run("cls", tmp_path, "INPUT.NORMALIZE", "per_pixel_mean", "SOLVER.MAX_ITER", "2")
     ClassificationTrainer(cfg).train()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from resnet_det.config import load_config
-from resnet_det.data.image_io import ImageDecodeError
-from resnet_det.data.voc import VOC_CLASSES
+from resnet_det.data.datasets.voc import VOC_CLASSES
+from resnet_det.data.decode.files import ImageDecodeError
 from resnet_det.weights import load_weights
 
 REPO = Path(__file__).resolve().parents[2]

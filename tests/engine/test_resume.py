@@ -120,12 +120,15 @@ def test_a_nan_in_the_rpn_stops_through_the_guard_naming_the_last_good_checkpoin
     from resnet_det.engine.train_loop import HookBase
 
     class PoisonTheRPN(HookBase):
+        def __init__(self, rpn_head):
+            self.rpn_head = rpn_head
+
         def after_step(self) -> None:  # after the checkpoint of iteration 2 is written
-            if self.trainer.iter == 1:
-                self.trainer.model.proposal_generator.rpn_head.objectness_logits.bias.data.fill_(float("nan"))
+            if self.state.iter == 1:
+                self.rpn_head.objectness_logits.bias.data.fill_(float("nan"))
 
     trainer = small_trainer("det", tmp_path)
-    trainer.register_hooks([PoisonTheRPN()])
+    trainer.register_hooks([PoisonTheRPN(trainer.model.proposal_generator.rpn_head)])
     with pytest.raises(NonFiniteLossError, match=r"predicted RPN boxes or logits are not finite during training by "
                                                  r"iteration 3; stopped. Last good checkpoint: .*model_0000002.pth"):
         trainer.train()

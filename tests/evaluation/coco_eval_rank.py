@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from resnet_det.data.batches import DetectionBatch
-from resnet_det.data.coco import CocoDetection
-from resnet_det.evaluation.coco import COCOEvaluator, ImageDetections
+from resnet_det.data.datasets.coco import CocoDetection
+from resnet_det.data.loaders.batches import DetectionBatch
+from resnet_det.evaluation.coco_evaluator import COCOEvaluator, ImageDetections
 from resnet_det.modeling.detection.structures import Instances
 from resnet_det.utils.distributed import get_rank, get_world_size, init_distributed
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from resnet_det.data.voc import VOC_CLASSES, VOCDetection, parse_voc_xml
+from resnet_det.data.datasets.voc import VOC_CLASSES, VOCDetection, parse_voc_xml
 from resnet_det.evaluation.voc import average_precision, detections_by_class, evaluate_voc, ground_truth_by_class
 from resnet_det.modeling.detection.structures import Instances
 

@@ -5,7 +5,7 @@ import torch
 
 from resnet_det import Predictor, build_detector
 from resnet_det.config import load_config
-from resnet_det.data.shapes import SHAPES
+from resnet_det.data.datasets.shapes import SHAPES
 from resnet_det.inference.predictor import class_names, is_classification_config
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.modeling.registry import build_classifier
@@ -108,7 +108,7 @@ def test_refuses_weights_that_cannot_predict(tmp_path, demo_weights):
 
 
 def test_arrays_and_tensors_meet_the_pixel_limit_of_files(detector_predictor):
-    from resnet_det.data.image_io import ImageDecodeError
+    from resnet_det.data.decode.files import ImageDecodeError
     huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (20000, 20000, 3))  # 1.2 GB as a copy; none is made
     for image in (huge, torch.from_numpy(huge).permute(2, 0, 1)):
         with pytest.raises(ImageDecodeError, match="20000 x 20000 image .* over the limit of 100 megapixels"):
@@ -116,7 +116,7 @@ def test_arrays_and_tensors_meet_the_pixel_limit_of_files(detector_predictor):
 
 
 def test_an_image_too_thin_to_resize_is_refused_by_name(detector_predictor, tmp_path):
-    from resnet_det.utils.images import ImageSizeError
+    from resnet_det.utils.geometry import ImageSizeError
     thin = np.zeros((1, 3000, 3), np.uint8)
     cv2.imwrite(str(tmp_path / "thin.png"), thin)
     with pytest.raises(ImageSizeError, match=r"image 1: 1 x 3000 image would be resized to 0 x 400"):

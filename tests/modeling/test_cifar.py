@@ -3,15 +3,14 @@ import torch
 
 from resnet_det import build_model
 from resnet_det.modeling.cifar import CifarResNet
+from resnet_det.paper import CIFAR_MPARAMS
 from resnet_det.utils.complexity import count_parameters
 
-PAPER_MPARAMS = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7, 1202: 19.4}
 
-
-@pytest.mark.parametrize("depth", PAPER_MPARAMS)
+@pytest.mark.parametrize("depth", CIFAR_MPARAMS)
 def test_parameter_counts_match_table6(depth):
     params = count_parameters(build_model(f"cifar_resnet{depth}")) / 1e6
-    assert params == pytest.approx(PAPER_MPARAMS[depth], rel=0.05)
+    assert params == pytest.approx(CIFAR_MPARAMS[depth], rel=0.05)
 
 
 @pytest.mark.parametrize("depth", [20, 56])

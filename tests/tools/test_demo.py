@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from resnet_det.data.shapes import SHAPES
+from resnet_det.data.datasets.shapes import SHAPES
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from resnet_det.data.image_io import read_rgb
+from resnet_det.data.decode.files import read_rgb
 from resnet_det.inference.export import Tolerance, detection_disagreements, outputs_to_instances
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="the ONNX checks need the [onnx] extra")

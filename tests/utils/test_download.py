@@ -116,7 +116,7 @@ def test_a_promised_checksum_is_checked_on_every_use(http_files, caplog):
 
 
 def _weights_check(head: bytes, tail: bytes):
-    from resnet_det.weights import download_problem
+    from resnet_det.weights.files import download_problem
     return download_problem(head, tail)
 
 

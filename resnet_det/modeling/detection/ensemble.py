@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 from resnet_det.config import CfgNode
-from resnet_det.modeling.detection.loading import load_detector_weights
+from resnet_det.modeling.detection.box_head import ClassBoxes, detect
+from resnet_det.modeling.detection.detector_weights import load_detector_weights
+from resnet_det.modeling.detection.mask_head import attach_masks
 from resnet_det.modeling.detection.rcnn import C4RCNN, RoIFeatures, build_detector
-from resnet_det.modeling.detection.roi_heads import ClassBoxes, attach_masks, detect
 from resnet_det.modeling.detection.structures import Instances
-from resnet_det.modeling.detection.tta import DetectorWithTTA
 from resnet_det.utils.amp import bf16_autocast
 
 
@@ -36,7 +36,7 @@ class DetectorEnsemble(nn.Module):
         super().__init__()
         first = members[0]
         for i, m in enumerate(members[1:], 1):
-            if m.roi_heads.cfg.num_classes != first.roi_heads.cfg.num_classes or m.mask_on != first.mask_on:
+            if m.roi_heads.num_classes != first.roi_heads.num_classes or m.mask_on != first.mask_on:
                 raise ValueError(f"ensemble member {i} detects other classes or masks than member 0")
         self.members = nn.ModuleList(members)
 
@@ -81,16 +81,9 @@ class DetectorEnsemble(nn.Module):
                 found = [m.roi_heads.class_boxes(b.res5, boxes, sizes) for m, b in zip(self.detectors, batches)]
                 return [average_class_boxes(per_image) for per_image in zip(*found)]
 
-            detections = detect(score, union, sizes, first.roi_heads.cfg)
+            detections = detect(score, union, sizes, first.roi_heads.box_predictor.test)
             if self.mask_on:
                 boxes, labels = [d.boxes for d in detections], torch.cat([d.labels for d in detections])
                 attach_masks(detections, torch.stack([m.roi_heads.mask_probs(b.res5, boxes, labels)
                                                       for m, b in zip(self.detectors, batches)]).mean(dim=0))
         return first.to_input_frame(detections, batches[0].inputs, images)
-
-
-def build_test_detector(detector: C4RCNN, cfg: CfgNode) -> nn.Module:
-    """The detector as evaluation and the Predictor run it: joined by ``TEST.ENSEMBLE``'s members,
-    then wrapped in ``TEST.AUG``'s test-time augmentation, each when configured."""
-    model: nn.Module = DetectorEnsemble.from_config(detector, cfg) if cfg.TEST.ENSEMBLE.WEIGHTS else detector
-    return DetectorWithTTA.from_config(model, cfg) if cfg.TEST.AUG.ENABLED else model

@@ -12,7 +12,7 @@ from torch import nn
 from resnet_det.config import CfgNode
 from resnet_det.modeling.detection.box_ops import scale_boxes
 from resnet_det.modeling.preprocess import Normalize
-from resnet_det.utils.images import ImageSizeError, resize_like_pil, resize_problem, shorter_side_shape
+from resnet_det.utils.geometry import ImageSizeError, resize_like_pil, resize_problem, shorter_side_shape
 
 RESIZE_MODES = ("torch", "pil")
 

@@ -7,30 +7,30 @@ from dataclasses import dataclass
 
 import torch
 
-from resnet_det.config import CfgNode
+from resnet_det.config import CfgNode, ConfigValueError
+from resnet_det.config.keyed import FromConfig, keyed
 from resnet_det.modeling.detection.inputs import PreparedInputs
 from resnet_det.modeling.detection.roi_heads import Res5ROIHeads
 
 
 @dataclass(frozen=True)
-class MultiScaleConfig:
+class MultiScaleConfig(FromConfig):
     """``TEST.MULTI_SCALE``: the pyramid's shorter sides (ascending), the longest side allowed, and
     the RoI size (square root of its area, pixels) the scale pair is chosen around."""
 
-    min_sizes: tuple[int, ...] = (200, 400, 600, 800, 1000)
-    max_size: int = 2000
-    target_size: float = 224.0
+    min_sizes: tuple[int, ...] = keyed("TEST.MULTI_SCALE.MIN_SIZES")
+    max_size: int = keyed("TEST.MULTI_SCALE.MAX_SIZE")
+    target_size: float = keyed("TEST.MULTI_SCALE.TARGET_SIZE", float)
 
     def __post_init__(self) -> None:
         sizes = self.min_sizes
         if not sizes or any(s <= 0 for s in sizes) or list(sizes) != sorted(set(sizes)):
-            raise ValueError(f"TEST.MULTI_SCALE.MIN_SIZES must be positive and ascending, got {sizes}")
+            raise ConfigValueError(f"TEST.MULTI_SCALE.MIN_SIZES must be positive and ascending, got {sizes}")
 
-    @classmethod
-    def from_config(cls, cfg: CfgNode) -> MultiScaleConfig | None:
-        """None unless ``TEST.MULTI_SCALE.ENABLED``."""
-        ms = cfg.TEST.MULTI_SCALE
-        return cls(tuple(ms.MIN_SIZES), ms.MAX_SIZE, float(ms.TARGET_SIZE)) if ms.ENABLED else None
+
+def multi_scale_from_config(cfg: CfgNode) -> MultiScaleConfig | None:
+    """The pyramid of ``TEST.MULTI_SCALE``, or None unless it is enabled."""
+    return MultiScaleConfig.from_config(cfg) if cfg.TEST.MULTI_SCALE.ENABLED else None
 
 
 def adjacent_scales(sides: torch.Tensor, target: float) -> torch.Tensor:

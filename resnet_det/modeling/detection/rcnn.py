@@ -11,13 +11,14 @@ from resnet_det.config import CfgNode, check_choice
 from resnet_det.modeling.detection.box_ops import scale_boxes
 from resnet_det.modeling.detection.inputs import DetectionInputs, PreparedInputs
 from resnet_det.modeling.detection.masks import paste_masks
-from resnet_det.modeling.detection.multiscale import MultiScaleConfig, PyramidRes5
-from resnet_det.modeling.detection.roi_heads import Res5Maps, Res5ROIHeads, ROIHeadsConfig
+from resnet_det.modeling.detection.multiscale import MultiScaleConfig, PyramidRes5, multi_scale_from_config
+from resnet_det.modeling.detection.roi_heads import Res5Maps, Res5ROIHeads
 from resnet_det.modeling.detection.rpn import RPN, RPNConfig
 from resnet_det.modeling.detection.structures import Instances
 from resnet_det.modeling.registry import check_resnet_options
 from resnet_det.modeling.resnet import ARCH_SETTINGS, ResNet
 from resnet_det.utils.amp import bf16_autocast
+from resnet_det.weights.styles import get_weight_style
 
 
 @dataclass
@@ -42,36 +43,29 @@ class C4RCNN(nn.Module):
     resolution.
     """
 
-    def __init__(self, depth: int = 50, *, inputs: DetectionInputs, norm: str = "FrozenBN", freeze_at: int = 2,
-                 res5_dilation: int = 1, shortcut: str = "B", zero_init_last: bool = False,
-                 rpn: RPNConfig | None = None, roi_heads: ROIHeadsConfig | None = None, bf16: bool = False,
-                 multi_scale: MultiScaleConfig | None = None) -> None:
+    def __init__(self, backbone: ResNet, proposal_generator: RPN, roi_heads: Res5ROIHeads, inputs: DetectionInputs,
+                 *, bf16: bool = False, multi_scale: MultiScaleConfig | None = None) -> None:
         super().__init__()
         self.weight_style = inputs.normalize.style.name
-        stride_in_1x1 = inputs.normalize.style.stride_in_1x1
-        self.inputs = inputs
-        self.backbone = ResNet(depth, num_classes=0, out_features=["res4"], freeze_at=freeze_at,
-                               stride_in_1x1=stride_in_1x1, norm=norm, shortcut=shortcut, zero_init_last=zero_init_last)
-        res4 = self.backbone.output_shape()["res4"]
-        self.proposal_generator = RPN(res4.channels, res4.stride, rpn or RPNConfig())
-        self.roi_heads = Res5ROIHeads(depth, roi_heads or ROIHeadsConfig(), feature_stride=res4.stride,
-                                      res5_dilation=res5_dilation, stride_in_1x1=stride_in_1x1, norm=norm,
-                                      shortcut=shortcut, zero_init_last=zero_init_last)
-        self.bf16 = bf16
-        self.multi_scale = multi_scale
+        self.inputs, self.backbone = inputs, backbone
+        self.proposal_generator, self.roi_heads = proposal_generator, roi_heads
+        self.bf16, self.multi_scale = bf16, multi_scale
 
     @classmethod
     def from_config(cls, cfg: CfgNode) -> C4RCNN:
-        """The C4 detector that a detectron2-style config describes (see ``resnet_det.config.get_cfg``)."""
+        """The C4 detector that a detectron2-style config describes (see ``resnet_det.config.get_cfg``):
+        each part built from the config by its own ``from_config``."""
         m = cfg.MODEL
         check_resnet_options(cfg)
         check_choice("MODEL.RESNETS.DEPTH", m.RESNETS.DEPTH, ARCH_SETTINGS)
         check_choice("MODEL.BACKBONE.FREEZE_AT", m.BACKBONE.FREEZE_AT, range(6))
-        return cls(m.RESNETS.DEPTH, inputs=DetectionInputs.from_config(cfg), norm=m.RESNETS.NORM,
-                   freeze_at=m.BACKBONE.FREEZE_AT, res5_dilation=m.RESNETS.RES5_DILATION,
-                   shortcut=m.RESNETS.SHORTCUT or "B", zero_init_last=m.RESNETS.ZERO_INIT_LAST,
-                   rpn=RPNConfig.from_config(cfg), roi_heads=ROIHeadsConfig.from_config(cfg),
-                   bf16=cfg.SOLVER.AMP.ENABLED, multi_scale=MultiScaleConfig.from_config(cfg))
+        backbone = ResNet(m.RESNETS.DEPTH, num_classes=0, out_features=["res4"], freeze_at=m.BACKBONE.FREEZE_AT,
+                          stride_in_1x1=get_weight_style(m.WEIGHT_STYLE).stride_in_1x1, norm=m.RESNETS.NORM,
+                          shortcut=m.RESNETS.SHORTCUT or "B", zero_init_last=m.RESNETS.ZERO_INIT_LAST)
+        res4 = backbone.output_shape()["res4"]
+        return cls(backbone, RPN(res4.channels, res4.stride, RPNConfig.from_config(cfg)),
+                   Res5ROIHeads.from_config(cfg, res4.stride), DetectionInputs.from_config(cfg),
+                   bf16=cfg.SOLVER.AMP.ENABLED, multi_scale=multi_scale_from_config(cfg))
 
     @property
     def mask_on(self) -> bool:

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou, clip_boxes_to_image, nms
 
-from resnet_det.config import CfgNode
+from resnet_det.config.keyed import FromConfig, keyed
 from resnet_det.modeling.detection.anchors import AnchorGenerator
 from resnet_det.modeling.detection.box_ops import box_coder
 from resnet_det.modeling.detection.matching import check_match_rule, match_boxes, sample_labels
@@ -35,40 +35,28 @@ class RPNHead(nn.Module):
         return logits, deltas
 
 
-@dataclass
-class RPNConfig:
-    """The RPN's settings (detectron2's MODEL.RPN and MODEL.ANCHOR_GENERATOR)."""
+@dataclass(frozen=True)
+class RPNConfig(FromConfig):
+    """The RPN's settings (detectron2's MODEL.RPN and MODEL.ANCHOR_GENERATOR, one feature map)."""
 
-    anchor_sizes: tuple[float, ...] = (32, 64, 128, 256, 512)
-    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
-    iou_thresholds: tuple[float, ...] = (0.3, 0.7)
-    iou_labels: tuple[int, ...] = (0, -1, 1)  # detectron2's Matcher labels: -1 ignored, 0 background, 1 foreground
-    batch_size_per_image: int = 256
-    positive_fraction: float = 0.5
-    bbox_reg_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
-    pre_nms_topk_train: int = 12000
-    post_nms_topk_train: int = 2000
-    pre_nms_topk_test: int = 6000
-    post_nms_topk_test: int = 1000
-    nms_thresh: float = 0.7
-    min_box_size: float = 0.0
-    loss_weight: float = 1.0
+    anchor_sizes: tuple[float, ...] = keyed("MODEL.ANCHOR_GENERATOR.SIZES", lambda v: tuple(v[0]))
+    aspect_ratios: tuple[float, ...] = keyed("MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS", lambda v: tuple(v[0]))
+    # detectron2's Matcher: a best IoU in [thresholds[i-1], thresholds[i]) gets labels[i].
+    iou_thresholds: tuple[float, ...] = keyed("MODEL.RPN.IOU_THRESHOLDS")
+    iou_labels: tuple[int, ...] = keyed("MODEL.RPN.IOU_LABELS")
+    batch_size_per_image: int = keyed("MODEL.RPN.BATCH_SIZE_PER_IMAGE")
+    positive_fraction: float = keyed("MODEL.RPN.POSITIVE_FRACTION")
+    bbox_reg_weights: tuple[float, ...] = keyed("MODEL.RPN.BBOX_REG_WEIGHTS")
+    pre_nms_topk_train: int = keyed("MODEL.RPN.PRE_NMS_TOPK_TRAIN")
+    post_nms_topk_train: int = keyed("MODEL.RPN.POST_NMS_TOPK_TRAIN")
+    pre_nms_topk_test: int = keyed("MODEL.RPN.PRE_NMS_TOPK_TEST")
+    post_nms_topk_test: int = keyed("MODEL.RPN.POST_NMS_TOPK_TEST")
+    nms_thresh: float = keyed("MODEL.RPN.NMS_THRESH")
+    min_box_size: float = keyed("MODEL.PROPOSAL_GENERATOR.MIN_SIZE")
+    loss_weight: float = keyed("MODEL.RPN.LOSS_WEIGHT")
 
     def __post_init__(self) -> None:
         check_match_rule(self.iou_thresholds, self.iou_labels, "MODEL.RPN")
-
-    @classmethod
-    def from_config(cls, cfg: CfgNode) -> RPNConfig:
-        m = cfg.MODEL
-        return cls(anchor_sizes=tuple(m.ANCHOR_GENERATOR.SIZES[0]),
-                   aspect_ratios=tuple(m.ANCHOR_GENERATOR.ASPECT_RATIOS[0]),
-                   iou_thresholds=tuple(m.RPN.IOU_THRESHOLDS), iou_labels=tuple(m.RPN.IOU_LABELS),
-                   batch_size_per_image=m.RPN.BATCH_SIZE_PER_IMAGE,
-                   positive_fraction=m.RPN.POSITIVE_FRACTION, bbox_reg_weights=tuple(m.RPN.BBOX_REG_WEIGHTS),
-                   pre_nms_topk_train=m.RPN.PRE_NMS_TOPK_TRAIN, post_nms_topk_train=m.RPN.POST_NMS_TOPK_TRAIN,
-                   pre_nms_topk_test=m.RPN.PRE_NMS_TOPK_TEST, post_nms_topk_test=m.RPN.POST_NMS_TOPK_TEST,
-                   nms_thresh=m.RPN.NMS_THRESH, min_box_size=m.PROPOSAL_GENERATOR.MIN_SIZE,
-                   loss_weight=m.RPN.LOSS_WEIGHT)
 
 
 @dataclass

@@ -10,25 +10,22 @@ import torch
 from torch import nn
 
 from resnet_det.config import CfgNode
+from resnet_det.config.keyed import FromConfig, keyed
 from resnet_det.modeling.detection.box_ops import class_wise_nms
 from resnet_det.modeling.detection.masks import paste_masks
 from resnet_det.modeling.detection.structures import Instances
 
 
 @dataclass(frozen=True)
-class TTAConfig:
-    """detectron2's ``TEST.AUG``: shorter sides, the longest side allowed, and whether to flip too."""
+class TTAConfig(FromConfig):
+    """detectron2's ``TEST.AUG``: shorter sides, the longest side allowed, whether to flip too, and
+    how the versions' detections are merged."""
 
-    min_sizes: tuple[int, ...] = (400, 500, 600, 700, 800, 900, 1000, 1100, 1200)
-    max_size: int = 4000
-    flip: bool = True
-    nms_thresh: float = 0.5
-    detections_per_image: int = 100
-
-    @classmethod
-    def from_config(cls, cfg: CfgNode) -> TTAConfig:
-        return cls(tuple(cfg.TEST.AUG.MIN_SIZES), cfg.TEST.AUG.MAX_SIZE, cfg.TEST.AUG.FLIP,
-                   cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST, cfg.TEST.DETECTIONS_PER_IMAGE)
+    min_sizes: tuple[int, ...] = keyed("TEST.AUG.MIN_SIZES")
+    max_size: int = keyed("TEST.AUG.MAX_SIZE")
+    flip: bool = keyed("TEST.AUG.FLIP")
+    nms_thresh: float = keyed("MODEL.ROI_HEADS.NMS_THRESH_TEST")
+    detections_per_image: int = keyed("TEST.DETECTIONS_PER_IMAGE")
 
 
 class TestDetector(Protocol):

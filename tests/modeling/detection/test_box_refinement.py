@@ -1,7 +1,7 @@
 import torch
 
+from resnet_det.modeling.detection.box_head import ClassBoxes, select_detections
 from resnet_det.modeling.detection.rcnn import build_detector
-from resnet_det.modeling.detection.roi_heads import ClassBoxes, select_detections
 
 
 def _detector(detector_cfg, refine: bool):
@@ -18,13 +18,13 @@ def test_box_voting_averages_the_overlapping_candidates_of_the_class(detector_cf
                           [[50.0, 50, 60, 60], [1, 0, 11, 10]]])
     probs = torch.tensor([[0.9, 0.0], [0.3, 0.0], [0.2, 0.6]])
     found = ClassBoxes(probs, boxes, torch.ones(3, dtype=torch.bool))
-    det = select_detections(found, (100, 100), heads.cfg, nms_thresh=0.3, voting_iou=0.5)
+    det = select_detections(found, (100, 100), heads.box_predictor.test, nms_thresh=0.3, voting_iou=0.5)
     # Class 0: the 0.9 box keeps its score and moves to the score-weighted mean with the 0.3 box
     # (IoU 0.67); the far 0.2 box stays alone. Class 1's box (IoU 0.82 with them) does not vote.
     assert det.labels.tolist() == [0, 1, 0] and torch.allclose(det.scores, torch.tensor([0.9, 0.6, 0.2]))
     assert torch.allclose(det.boxes[0], torch.tensor([0.5, 0, 10.5, 10]))
     assert torch.equal(det.boxes[1], boxes[2, 1]) and torch.equal(det.boxes[2], boxes[2, 0])
-    plain = select_detections(found, (100, 100), heads.cfg, nms_thresh=0.3)
+    plain = select_detections(found, (100, 100), heads.box_predictor.test, nms_thresh=0.3)
     assert torch.equal(plain.boxes[0], boxes[0, 0])
 
 

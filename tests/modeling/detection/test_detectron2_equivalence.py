@@ -5,10 +5,10 @@ PYTHONPATH)."""
 import pytest
 import torch
 
-from resnet_det.data.image_io import read_rgb
+from resnet_det.data.decode.files import read_rgb
 from resnet_det.modeling.detection.rcnn import build_detector
 from resnet_det.modeling.detection.structures import Instances
-from resnet_det.utils.images import hwc_to_chw
+from resnet_det.utils.geometry import hwc_to_chw
 
 d2_config = pytest.importorskip("detectron2.config", reason="detectron2 is not installed")
 d2_modeling = pytest.importorskip("detectron2.modeling", reason="detectron2 is not installed")

@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from resnet_det.modeling.detection.ensemble import DetectorEnsemble, average_class_boxes, build_test_detector
+from resnet_det.modeling.detection.box_head import ClassBoxes
+from resnet_det.modeling.detection.ensemble import DetectorEnsemble, average_class_boxes
 from resnet_det.modeling.detection.rcnn import build_detector
-from resnet_det.modeling.detection.roi_heads import ClassBoxes
+from resnet_det.modeling.detection.test_time import build_test_detector
 from resnet_det.weights import Weights, save_weights
 
 

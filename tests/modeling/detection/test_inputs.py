@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from resnet_det.modeling.detection.inputs import DetectionInputs
-from resnet_det.utils.images import shorter_side_shape
+from resnet_det.utils.geometry import shorter_side_shape
 
 
 @given(st.integers(1, 4000), st.integers(1, 4000), st.integers(1, 1000), st.integers(1, 2000))

@@ -1,6 +1,6 @@
 import torch
 
-from resnet_det.data.coco import CocoDetection
+from resnet_det.data.datasets.coco import CocoDetection
 from resnet_det.modeling.detection.rcnn import build_detector
 
 

@@ -6,7 +6,7 @@ import torch
 import torchvision
 
 from resnet_det import build_model
-from resnet_det.modeling.detection.loading import CLASS_PREDICTORS, load_detector_weights
+from resnet_det.modeling.detection.detector_weights import CLASS_PREDICTORS, load_detector_weights
 from resnet_det.modeling.detection.rcnn import build_detector
 from resnet_det.utils.complexity import count_parameters
 from resnet_det.utils.syncs import HostSyncCounter
@@ -166,11 +166,11 @@ def test_bf16_detections_agree_with_fp32(tiny_cfg):
 
 
 def test_bf16_keeps_roi_boxes_in_float32(monkeypatch, tiny_cfg):
-    from resnet_det.modeling.detection import roi_heads
+    from resnet_det.modeling.detection import poolers
 
     seen = []
-    real = roi_heads.roi_align
-    monkeypatch.setattr(roi_heads, "roi_align", lambda x, boxes, *a, **k: seen.append(boxes[0].dtype) or
+    real = poolers.roi_align
+    monkeypatch.setattr(poolers, "roi_align", lambda x, boxes, *a, **k: seen.append(boxes[0].dtype) or
                         real(x, boxes, *a, **k))
     model = build_detector(tiny_cfg(18, **{"MODEL.RESNETS.NORM": "GN", "SOLVER.AMP.ENABLED": True})).eval()
     with torch.no_grad():

@@ -1,0 +1,1 @@
+"""Making batches: which samples an iteration gets, their augmentation, and decoding on the device."""

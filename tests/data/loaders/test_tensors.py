@@ -1,0 +1,46 @@
+import numpy as np
+import torch
+
+from resnet_det.data.loaders.tensors import TensorBatches, crop_windows
+
+
+def _data(n=50):
+    images = torch.randint(0, 256, (n, 3, 8, 8), dtype=torch.uint8)
+    return images, torch.arange(n)
+
+
+def test_batches_are_a_pure_function_of_iteration():
+    images, labels = _data()
+    a = TensorBatches(images, labels, 10, seed=3, pad=2, crop=8, flip=True)
+    b = TensorBatches(images, labels, 10, seed=3, pad=2, crop=8, flip=True)
+    for it in (7, 0, 7, 12):
+        x, y = a.get(it), b.get(it)
+        assert torch.equal(x.images, y.images) and torch.equal(x.labels, y.labels)
+    assert not torch.equal(a.get(0).labels, a.get(1).labels)
+
+
+def test_ranks_split_exactly_the_single_process_batch():
+    images, labels = _data()
+    kw = dict(seed=1, pad=2, crop=8, flip=True)
+    single = TensorBatches(images, labels, 10, **kw)
+    ranks = [TensorBatches(images, labels, 10, rank=r, world_size=2, **kw) for r in range(2)]
+    for it in (0, 3, 9):
+        whole = single.get(it)
+        parts = [r.get(it) for r in ranks]
+        assert torch.equal(torch.cat([p.images for p in parts]), whole.images)
+        assert torch.equal(torch.cat([p.labels for p in parts]), whole.labels)
+
+
+def test_each_epoch_visits_every_sample_once_across_ranks():
+    images, labels = _data(40)
+    ranks = [TensorBatches(images, labels, 8, seed=0, rank=r, world_size=2) for r in range(2)]
+    epoch = np.concatenate([r.stream.indices(it) for it in range(5) for r in ranks])
+    assert sorted(epoch.tolist()) == list(range(40))
+    assert not np.array_equal(ranks[0].stream.indices(5), ranks[0].stream.indices(0))  # reshuffled
+
+
+def test_crop_windows_gathers_each_samples_own_window():
+    x = torch.arange(2 * 3 * 6 * 6).view(2, 3, 6, 6)
+    out = crop_windows(x, torch.tensor([0, 2]), torch.tensor([1, 0]), 4)
+    assert torch.equal(out[0], x[0, :, 0:4, 1:5]) and torch.equal(out[1], x[1, :, 2:6, 0:4])
+
