@@ -62,6 +62,7 @@ VALUE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "INPUT.MIN_SIZE_TEST": (_non_negative, "0 (no resizing) or positive"),
     "INPUT.MAX_SIZE_TEST": _POSITIVE,
     "INPUT.RESIZE": _one_of("torch", "pil"),
+    "INPUT.MASK_FORMAT": _one_of("polygon", "bitmask"),
     "INPUT.NORMALIZE": _one_of("style", "per_pixel_mean"),
     "INPUT.CROP_SIZE": _POSITIVE,
     "INPUT.PAD": _NON_NEGATIVE,

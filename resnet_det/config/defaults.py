@@ -128,6 +128,10 @@ _C.INPUT.MAX_SIZE_TEST = 1333
 # same detections as detectron2 from the same weights.
 _C.INPUT.RESIZE = "torch"
 _C.INPUT.RANDOM_FLIP = True
+# How Mask R-CNN's training masks travel: "polygon" (detectron2's default) keeps COCO's polygons and
+# rasterises each one in its RoI's 28 x 28 frame, as detectron2 does; RLE instances (and every
+# instance with "bitmask") are decoded to full-resolution masks and cropped with RoIAlign.
+_C.INPUT.MASK_FORMAT = "polygon"
 # Classification only: "style" subtracts MODEL.WEIGHT_STYLE's mean and divides by its std;
 # "per_pixel_mean" subtracts the training set's mean image (CIFAR nets, Sec. 4.2), on the 0-255 scale.
 _C.INPUT.NORMALIZE = "style"

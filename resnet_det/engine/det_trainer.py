@@ -53,6 +53,7 @@ class DetectionTrainer(Trainer):
 
     def build_train_loader(self, cfg: CfgNode) -> DetectionBatches:
         dataset = load_training_set(cfg.DATASETS.TRAIN, cfg.DATASETS.ROOT, with_masks=cfg.MODEL.MASK_ON,
+                                    mask_format=cfg.INPUT.MASK_FORMAT,
                                     max_image_pixels=cfg.DATALOADER.MAX_IMAGE_PIXELS)
         self._check_classes("+".join(cfg.DATASETS.TRAIN), dataset)
         self.classes = tuple(dataset.classes)

@@ -179,17 +179,20 @@ class ConcatDetection:
         return self._call("target", index)
 
 
-def load_detection_dataset(name: str, root: str = "", with_masks: bool = False,
+def load_detection_dataset(name: str, root: str = "", with_masks: bool = False, mask_format: str = "bitmask",
                            max_image_pixels: int = DEFAULT_MAX_PIXELS, ground_truth: bool = True):
     """A :class:`CocoDetection` or :class:`VOCDetection` by name (see :func:`coco_dataset_paths`);
     ``ground_truth`` False leaves out what only evaluation reads (a COCO set's ``coco`` index)."""
     if name in _VOC:
         return VOCDetection(datasets_root(root), *_VOC[name], max_image_pixels=max_image_pixels)
-    return CocoDetection(*coco_dataset_paths(name, root), with_masks=with_masks, max_image_pixels=max_image_pixels,
+    return CocoDetection(*coco_dataset_paths(name, root), with_masks=with_masks, mask_format=mask_format,
+                         max_image_pixels=max_image_pixels,
                          ground_truth=ground_truth)
 
 
-def load_training_set(names, root: str = "", with_masks: bool = False, max_image_pixels: int = DEFAULT_MAX_PIXELS):
+def load_training_set(names, root: str = "", with_masks: bool = False, max_image_pixels: int = DEFAULT_MAX_PIXELS,
+                      mask_format: str = "bitmask"):
     """One dataset, or several with the same classes concatenated, without evaluation's ground truth."""
-    datasets = [load_detection_dataset(n, root, with_masks, max_image_pixels, ground_truth=False) for n in names]
+    datasets = [load_detection_dataset(n, root, with_masks, mask_format, max_image_pixels, ground_truth=False)
+                for n in names]
     return datasets[0] if len(datasets) == 1 else ConcatDetection(datasets)

@@ -7,6 +7,7 @@ import logging
 import os
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from resnet_det.utils.memory import release_free_memory
 logger = logging.getLogger(__name__)
 
 
+MASK_FORMATS = ("polygon", "bitmask")
+
+
 def segmentation_mask(segmentation: list | dict, height: int, width: int) -> np.ndarray:
     """The ``height x width`` uint8 mask of a COCO segmentation (polygons, or RLE with list or string
     counts), as pycocotools' ``COCO.annToMask`` makes it."""
@@ -35,6 +39,23 @@ def segmentation_mask(segmentation: list | dict, height: int, width: int) -> np.
     else:
         rle = segmentation
     return mask_utils.decode(rle)
+
+
+def instance_masks(segmentations: list, height: int, width: int, mask_format: str) -> dict[str, Any]:
+    """Training instances' masks as the mask head takes them. ``"bitmask"``: ``masks``, G x H x W uint8.
+    ``"polygon"``: ``polygons``, each instance's polygons as float64 arrays in image pixels (None for
+    an RLE instance), and, only when some instance is RLE, ``masks`` with its decoded mask (zeros for
+    the others): an image of polygons carries no full-resolution mask at all."""
+    if mask_format == "polygon":
+        polygons = [[np.asarray(p, dtype=np.float64) for p in s] if isinstance(s, list) else None
+                    for s in segmentations]
+        if all(p is not None for p in polygons):
+            return {"polygons": polygons}
+        masks = [np.zeros((height, width), np.uint8) if p is not None else segmentation_mask(s, height, width)
+                 for s, p in zip(segmentations, polygons)]
+        return {"polygons": polygons, "masks": torch.from_numpy(np.stack(masks))}
+    masks = [segmentation_mask(s, height, width) for s in segmentations]
+    return {"masks": torch.from_numpy(np.stack(masks)) if masks else torch.zeros((0, height, width), dtype=torch.uint8)}
 
 
 class CocoDetection(DetectionTable):
@@ -50,12 +71,13 @@ class CocoDetection(DetectionTable):
     """
 
     def __init__(self, json_file: str | os.PathLike, image_root: str | os.PathLike, with_masks: bool = True,
-                 max_image_pixels: int = DEFAULT_MAX_PIXELS, ground_truth: bool = True) -> None:
+                 max_image_pixels: int = DEFAULT_MAX_PIXELS, ground_truth: bool = True,
+                 mask_format: str = "bitmask") -> None:
         json_file, self.image_root = Path(json_file), Path(image_root)
         if not json_file.is_file():
             raise DatasetNotFoundError(f"COCO annotations not found: {json_file}")
         data, _ = load_coco_json(json_file)
-        self.with_masks, self.max_image_pixels = with_masks, max_image_pixels
+        self.with_masks, self.max_image_pixels, self.mask_format = with_masks, max_image_pixels, mask_format
         categories = {c["id"]: c["name"] for c in data["categories"]}
         self.category_ids = sorted(categories)
         self.contiguous = {cat: i for i, cat in enumerate(self.category_ids)}
@@ -117,14 +139,13 @@ class CocoDetection(DetectionTable):
         return hwc_to_chw(image)
 
     def target(self, index: int) -> dict:
-        """Boxes (clipped x1y1x2y2), contiguous labels, masks (with ``with_masks``) and the image id."""
+        """Boxes (clipped x1y1x2y2), contiguous labels, masks (with ``with_masks``, as
+        :func:`instance_masks` gives them in ``mask_format``) and the image id."""
         record = self._records[index]
         target = {"boxes": torch.from_numpy(record["boxes"]), "labels": torch.from_numpy(record["labels"]),
                   "image_id": self.image_ids[index]}
         if self.with_masks:
-            h, w = self.image_size(index)
-            masks = [segmentation_mask(s, h, w) for s in record["segmentations"]]
-            target["masks"] = torch.from_numpy(np.stack(masks)) if masks else torch.zeros((0, h, w), dtype=torch.uint8)
+            target.update(instance_masks(record["segmentations"], *self.image_size(index), self.mask_format))
         return target
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 def hflip(image: torch.Tensor, target: dict) -> tuple[torch.Tensor, dict]:
-    """Mirror an image and its boxes and masks left to right."""
+    """Mirror an image and its boxes, masks and polygons left to right."""
     width = image.shape[-1]
     target = dict(target)
     boxes = target["boxes"].clone()
@@ -25,7 +25,16 @@ def hflip(image: torch.Tensor, target: dict) -> tuple[torch.Tensor, dict]:
     target["boxes"] = boxes
     if "masks" in target:
         target["masks"] = target["masks"].flip(-1)
+    if "polygons" in target:
+        target["polygons"] = [None if instance is None else [_flip_xs(p, width) for p in instance]
+                              for instance in target["polygons"]]
     return image.flip(-1), target
+
+
+def _flip_xs(polygon: np.ndarray, width: int) -> np.ndarray:
+    flipped = polygon.copy()
+    flipped[0::2] = width - polygon[0::2]
+    return flipped
 
 
 class _TrainImages(Dataset):

@@ -7,8 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resnet_det.config import CfgNode
-from resnet_det.modeling.detection.box_ops import scale_boxes
-from resnet_det.modeling.detection.masks import crop_and_resize_masks
+from resnet_det.modeling.detection.masks import mask_targets
 from resnet_det.modeling.detection.roi_sampling import SampledRoIs
 from resnet_det.modeling.detection.structures import Instances
 
@@ -41,24 +40,21 @@ class MaskHead(nn.Module):
             return res5.sum() * 0
         logits = self(res5[fg])
         size = logits.shape[-1]
-        # Targets for every sampled RoI image by image (masks differ in size), then the foreground's.
-        targets = torch.cat([crop_and_resize_masks(s.target["masks"], _to_mask_frame(s.boxes, s.target), size,
-                                                   index=s.matched)
-                             if len(s.target["boxes"]) else s.boxes.new_zeros((len(s.boxes), size, size))
-                             for s in sampled])
+        # Each image's foreground RoIs' targets (its masks differ in size and form from the others').
+        ends = torch.tensor([len(s.boxes) for s in sampled]).cumsum(0).tolist()
+        fg_host, targets, start = fg.cpu(), [], 0
+        for s, end in zip(sampled, ends):
+            local = (fg_host[(fg_host >= start) & (fg_host < end)] - start).to(fg.device)
+            if len(local):
+                targets.append(mask_targets(s.target, s.boxes[local], s.matched[local], size))
+            start = end
         logits = logits[torch.arange(len(fg), device=fg.device), classes[fg]]
-        return F.binary_cross_entropy_with_logits(logits.float(), targets[fg])
+        return F.binary_cross_entropy_with_logits(logits.float(), torch.cat(targets))
 
     def probs(self, res5: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Each RoI's mask probabilities for its label, R x 14 x 14, from its res5 maps."""
         logits = self(res5)
         return logits[torch.arange(labels.shape[0], device=labels.device), labels].float().sigmoid()
-
-
-def _to_mask_frame(boxes: torch.Tensor, target: dict) -> torch.Tensor:
-    """Boxes in the resized input -> the coordinates of the target's full-resolution masks."""
-    sx, sy = target.get("mask_scale", (1.0, 1.0))
-    return scale_boxes(boxes, 1 / sx, 1 / sy)
 
 
 def attach_masks(results: list[Instances], probs: torch.Tensor) -> None:

@@ -1,9 +1,15 @@
 """Mask targets cropped to RoIs, and predicted masks pasted back into full images."""
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+from pycocotools import mask as mask_utils
 from torchvision.ops import roi_align
+
+from resnet_det.modeling.detection.box_ops import scale_boxes
 
 
 def crop_and_resize_masks(masks: torch.Tensor, boxes: torch.Tensor, size: int,
@@ -18,6 +24,56 @@ def crop_and_resize_masks(masks: torch.Tensor, boxes: torch.Tensor, size: int,
     sampled = roi_align(masks[:, None].float(), rois, (size, size), spatial_scale=1.0, sampling_ratio=0,
                         aligned=True)
     return (sampled[:, 0] >= 0.5).float()
+
+
+def rasterize_polygons_in_box(polygons: list[np.ndarray], box: np.ndarray, size: int) -> np.ndarray:
+    """A ``size x size`` bool mask of an instance's ``polygons`` inside ``box`` (x1y1x2y2, float32, in
+    the polygons' pixels): each polygon moved to the box's corner, scaled by ``size`` over the box's
+    side (at least 0.1), and rasterised by pycocotools, as detectron2's ``PolygonMasks.crop_and_resize``
+    makes Mask R-CNN's targets, in the same arithmetic."""
+    width, height = box[2] - box[0], box[3] - box[1]
+    scale_x, scale_y = size / max(width, 0.1), size / max(height, 0.1)
+    moved = []
+    for polygon in polygons:
+        p = polygon.copy()
+        p[0::2] = (p[0::2] - box[0]) * scale_x
+        p[1::2] = (p[1::2] - box[1]) * scale_y
+        moved.append(p)
+    if not moved:
+        return np.zeros((size, size), dtype=bool)
+    return mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(moved, size, size))).astype(bool)
+
+
+def mask_targets(target: dict[str, Any], boxes: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """Binary ``size x size`` targets of RoIs ``boxes`` (R x 4, in the resized input) for the instances
+    ``index`` of ``target``: an instance with polygons rasterised in its RoI's frame
+    (:func:`rasterize_polygons_in_box`), one with a bitmask (an RLE instance, or ``INPUT.MASK_FORMAT
+    bitmask``) cropped from it by RoIAlign (:func:`crop_and_resize_masks`)."""
+    sx, sy = target.get("mask_scale", (1.0, 1.0))
+    polygons = target.get("polygons")
+    if polygons is None:
+        return crop_and_resize_masks(target["masks"], scale_boxes(boxes, 1 / sx, 1 / sy), size, index)
+    rows = index.tolist()
+    boxes_host = boxes.detach().float().cpu().numpy()
+    drawn = np.zeros((len(rows), size, size), dtype=np.float32)
+    for i, g in enumerate(rows):
+        if polygons[g] is not None:
+            drawn[i] = rasterize_polygons_in_box([_scale_xy(p, sx, sy) for p in polygons[g]], boxes_host[i], size)
+    out = torch.from_numpy(drawn).to(boxes.device, non_blocking=True)
+    bitmask = [i for i, g in enumerate(rows) if polygons[g] is None]
+    if bitmask:
+        picked = torch.tensor(bitmask, device=boxes.device)
+        out[picked] = crop_and_resize_masks(target["masks"], scale_boxes(boxes[picked], 1 / sx, 1 / sy), size,
+                                            index[picked])
+    return out
+
+
+def _scale_xy(polygon: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """A polygon in the resized input's pixels, as detectron2 resizes coordinates."""
+    p = polygon.copy()
+    p[0::2] *= sx
+    p[1::2] *= sy
+    return p
 
 
 def _paste(masks: torch.Tensor, boxes: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor,

@@ -81,3 +81,27 @@ def test_image_that_disagrees_with_its_json_size_is_refused(tmp_path, tiny_coco)
         coco.read_image(0)
     assert coco.target(0)["boxes"].shape == (1, 4)  # the annotations stay readable for evaluation
 
+
+
+def test_polygon_format_carries_polygons_and_decodes_only_rle_instances(tmp_path, tiny_coco):
+    from pycocotools import mask as mask_utils
+
+    from resnet_det.data.datasets.coco import segmentation_mask
+    square = np.zeros((40, 60), np.uint8)
+    square[10:20, 30:50] = 1
+    rle = mask_utils.encode(np.asfortranarray(square))
+    polygon = [5.0, 5.0, 25.0, 5.0, 15.0, 30.0]
+    json_file = tiny_coco(tmp_path, [
+        {"image_id": 1, "bbox": [5, 5, 20, 25], "area": 250, "segmentation": [polygon]},
+        {"image_id": 1, "bbox": [30, 10, 20, 10], "area": 200,
+         "segmentation": {"size": [40, 60], "counts": rle["counts"].decode()}},
+        {"image_id": 2, "bbox": [5, 5, 20, 25], "area": 250, "segmentation": [polygon]}])
+    as_polygons = CocoDetection(json_file, tmp_path, mask_format="polygon")
+    as_bitmasks = CocoDetection(json_file, tmp_path, mask_format="bitmask")
+    mixed, bitmasks = as_polygons.target(0), as_bitmasks.target(0)
+    assert mixed["polygons"][1] is None and np.array_equal(mixed["polygons"][0][0], polygon)
+    assert torch.equal(mixed["masks"][1], bitmasks["masks"][1]) and not mixed["masks"][0].any()
+    only_polygons = as_polygons.target(1)
+    assert "masks" not in only_polygons  # no full-resolution mask travels for it
+    assert np.array_equal(segmentation_mask([only_polygons["polygons"][0][0].tolist()], 40, 60),
+                          as_bitmasks.target(1)["masks"][0].numpy())

@@ -2,6 +2,7 @@
 import logging
 import re
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -83,3 +84,14 @@ def test_flip_keeps_boxes_on_their_masks(height, width, data):
     again_image, again = hflip(flipped_image, flipped)
     assert torch.equal(again_image, image) and torch.equal(again["boxes"], target["boxes"])
     assert torch.equal(again["masks"], masks) and torch.equal(target["masks"], masks)  # input untouched
+
+
+def test_flip_mirrors_polygons_as_it_mirrors_their_masks():
+    from resnet_det.data.datasets.coco import segmentation_mask
+    polygon = np.array([3.0, 2.0, 20.0, 4.0, 11.0, 17.0])
+    image = torch.zeros(3, 20, 25, dtype=torch.uint8)
+    target = {"boxes": torch.tensor([[3.0, 2.0, 20.0, 17.0]]), "polygons": [[polygon], None]}
+    _, flipped = hflip(image, target)
+    mask = segmentation_mask([polygon.tolist()], 20, 25)
+    assert np.array_equal(segmentation_mask([flipped["polygons"][0][0].tolist()], 20, 25), mask[:, ::-1])
+    assert flipped["polygons"][1] is None and np.array_equal(target["polygons"][0][0], polygon)  # input untouched
