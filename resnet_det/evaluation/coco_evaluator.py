@@ -94,8 +94,10 @@ def evaluate_coco(coco_gt: COCO, results: Iterable[dict] | Iterable[ImageDetecti
     def records_of(image_ids: Sequence[int], with_masks: bool) -> list[dict]:
         records = [r for i in image_ids for item in by_image.get(i, [])
                    for r in (item.records() if isinstance(item, ImageDetections) else [item])]
-        # Box records without masks, so that loadRes scores the boxes.
-        return records if with_masks else [{k: v for k, v in r.items() if k != "segmentation"} for r in records]
+        # Each IoU type sees one geometry: loadRes scores the boxes of a record that has one, and takes
+        # a record's area (which sorts it into small, medium or large) from its box before its mask.
+        drop = "bbox" if with_masks else "segmentation"
+        return [{k: v for k, v in r.items() if k != drop} for r in records]
 
     found = sum(len(item) if isinstance(item, ImageDetections) else 1 for items in by_image.values() for item in items)
     return {iou_type: _metrics(chunked_cocoeval(coco_gt, functools.partial(records_of, with_masks=iou_type == "segm"),
