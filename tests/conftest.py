@@ -332,7 +332,8 @@ def _assert_same_detections(expected, got) -> None:
     scores within 0.1%, mask IoU above 0.99), matched as sets: detections with equal scores can
     leave NMS in either order. Rounding weighs more on small boxes, which random weights make:
     boxes under a pixel thin are held to the 0.1 px alone (a 0.001 px shift moves their IoU by
-    1%), and masks of boxes under 16 px on a side, a pixel or so per mask cell, to IoU 0.95."""
+    1%), and masks of boxes under 16 px on a side, a pixel or so per mask cell, to IoU 0.95 or at most 2
+    pixels apart."""
     from torchvision.ops import box_iou
     assert len(got.boxes) == len(expected.boxes)
     iou = box_iou(expected.boxes, got.boxes)
@@ -354,8 +355,10 @@ def _assert_same_detections(expected, got) -> None:
         a, b = expected.masks[same], got.masks[match]
         inter, union = (a & b).flatten(1).sum(1), (a | b).flatten(1).sum(1)
         mask_iou = torch.where(union > 0, inter / union.clamp(min=1), 1.0)  # both empty: agree
+        # A box under 16 px on a side has a mask a pixel or two thick, every pixel of it an edge one.
         small = (sides < 16).any(dim=1)
-        assert ((mask_iou > 0.99) | (small & (mask_iou > 0.95))).all(), mask_iou.min()
+        edge_rounding = (mask_iou > 0.95) | ((a ^ b).flatten(1).sum(1) <= 2)
+        assert ((mask_iou > 0.99) | (small & edge_rounding)).all(), mask_iou.min()
 
 
 @pytest.fixture

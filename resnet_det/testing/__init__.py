@@ -1,0 +1,1 @@
+"""Inputs for comparing this package with reference implementations: deterministic weights."""
