@@ -2,6 +2,7 @@
 1x1 predictor, its loss against mask targets cropped to each RoI, and its test-time output."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,21 +41,35 @@ class MaskHead(nn.Module):
             return res5.sum() * 0
         logits = self(res5[fg])
         size = logits.shape[-1]
-        # Each image's foreground RoIs' targets (its masks differ in size and form from the others').
-        ends = torch.tensor([len(s.boxes) for s in sampled]).cumsum(0).tolist()
-        fg_host, targets, start = fg.cpu(), [], 0
-        for s, end in zip(sampled, ends):
-            local = (fg_host[(fg_host >= start) & (fg_host < end)] - start).to(fg.device)
-            if len(local):
-                targets.append(mask_targets(s.target, s.boxes[local], s.matched[local], size))
-            start = end
+        targets = _foreground_targets(sampled, fg, size)
         logits = logits[torch.arange(len(fg), device=fg.device), classes[fg]]
-        return F.binary_cross_entropy_with_logits(logits.float(), torch.cat(targets))
+        return F.binary_cross_entropy_with_logits(logits.float(), targets)
 
     def probs(self, res5: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Each RoI's mask probabilities for its label, R x 14 x 14, from its res5 maps."""
         logits = self(res5)
         return logits[torch.arange(labels.shape[0], device=labels.device), labels].float().sigmoid()
+
+
+def _foreground_targets(sampled: list[SampledRoIs], fg: torch.Tensor, size: int) -> torch.Tensor:
+    """The targets of the foreground RoIs ``fg`` (positions among all images' sampled RoIs), in order."""
+    if not any("polygons" in s.target for s in sampled):
+        # Every sampled RoI's target on the device, image by image (masks differ in size), then the foreground's.
+        return torch.cat([mask_targets(s.target, s.boxes, s.matched, size) if len(s.target["boxes"])
+                          else s.boxes.new_zeros((len(s.boxes), size, size)) for s in sampled])[fg]
+    # Polygons are rasterised on the host: one read of the foreground's boxes, instances and positions.
+    boxes, matched = torch.cat([s.boxes for s in sampled])[fg], torch.cat([s.matched for s in sampled])[fg]
+    host = torch.cat([boxes.detach().float(), matched[:, None].float(), fg[:, None].float()], 1).cpu().numpy()
+    targets, start = [], 0
+    for s in sampled:
+        end = start + len(s.boxes)
+        rows = np.flatnonzero((host[:, 5] >= start) & (host[:, 5] < end))
+        if len(rows):
+            picked = torch.as_tensor(rows, device=fg.device)
+            targets.append(mask_targets(s.target, boxes[picked], matched[picked], size,
+                                        host=(host[rows, :4], host[rows, 4].astype(int).tolist())))
+        start = end
+    return torch.cat(targets)
 
 
 def attach_masks(results: list[Instances], probs: torch.Tensor) -> None:

@@ -1,6 +1,7 @@
 """Mask targets cropped to RoIs, and predicted masks pasted back into full images."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -44,17 +45,18 @@ def rasterize_polygons_in_box(polygons: list[np.ndarray], box: np.ndarray, size:
     return mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(moved, size, size))).astype(bool)
 
 
-def mask_targets(target: dict[str, Any], boxes: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+def mask_targets(target: dict[str, Any], boxes: torch.Tensor, index: torch.Tensor, size: int,
+                 host: tuple[np.ndarray, Sequence[int]] | None = None) -> torch.Tensor:
     """Binary ``size x size`` targets of RoIs ``boxes`` (R x 4, in the resized input) for the instances
     ``index`` of ``target``: an instance with polygons rasterised in its RoI's frame
     (:func:`rasterize_polygons_in_box`), one with a bitmask (an RLE instance, or ``INPUT.MASK_FORMAT
-    bitmask``) cropped from it by RoIAlign (:func:`crop_and_resize_masks`)."""
+    bitmask``) cropped from it by RoIAlign (:func:`crop_and_resize_masks`). ``host``: the boxes and
+    indices already read to the host, which polygons need (else they are read here)."""
     sx, sy = target.get("mask_scale", (1.0, 1.0))
     polygons = target.get("polygons")
     if polygons is None:
         return crop_and_resize_masks(target["masks"], scale_boxes(boxes, 1 / sx, 1 / sy), size, index)
-    rows = index.tolist()
-    boxes_host = boxes.detach().float().cpu().numpy()
+    boxes_host, rows = host if host is not None else (boxes.detach().float().cpu().numpy(), index.tolist())
     drawn = np.zeros((len(rows), size, size), dtype=np.float32)
     for i, g in enumerate(rows):
         if polygons[g] is not None:

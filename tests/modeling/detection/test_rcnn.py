@@ -1,6 +1,7 @@
 import logging
 import pickle
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -78,15 +79,27 @@ def test_batched_inference_matches_single_image_for_the_unpadded_image(tiny_cfg)
     assert (batched.masks ^ single.masks).sum() <= 1e-3 * single.masks.numel()
 
 
+def _as_polygons(target: dict) -> dict:
+    """``target`` with each instance's mask given as the polygon of its box (INPUT.MASK_FORMAT polygon)."""
+    polygons = [[np.array([x1, y1, x2, y1, x2, y2, x1, y2])] for x1, y1, x2, y2 in target["boxes"].tolist()]
+    return {**{k: v for k, v in target.items() if k != "masks"}, "polygons": polygons}
+
+
 @pytest.mark.parametrize("num_images", [2, 4])
-def test_training_reads_the_device_at_most_three_times_per_image(num_images, tiny_cfg):
-    # RPN: the size filter and NMS; RoI head: its sample. Per batch: the finite check, the mask loss.
+@pytest.mark.parametrize("polygons", [False, True], ids=["bitmask", "polygon"])
+def test_training_reads_the_device_at_most_three_times_per_image(num_images, polygons, tiny_cfg):
+    # RPN: the size filter and NMS; RoI head: its sample. Per batch: the finite check, the mask loss,
+    # and for polygons one read of the foreground RoIs, which the host rasterises.
     model = build_detector(tiny_cfg(18, True, **{"MODEL.RESNETS.NORM": "GN"})).train()
     images, targets = _batch()
+    if polygons:
+        targets = [_as_polygons(t) for t in targets]
     images, targets = images * (num_images // 2), targets * (num_images // 2)
     with HostSyncCounter() as syncs:
-        sum(model(images, targets).values()).backward()
-    assert syncs.total <= 3 * num_images + 2, syncs.by_op
+        losses = model(images, targets)
+        sum(losses.values()).backward()
+    assert losses["loss_mask"] > 0
+    assert syncs.total <= 3 * num_images + 2 + polygons, syncs.by_op
 
 
 @pytest.mark.parametrize("depth, mask_on", list(DETECTRON2_PARAMS))
