@@ -115,6 +115,9 @@ _C.DATALOADER.ASPECT_RATIO_GROUPING = True
 _C.DATALOADER.ON_BAD_IMAGE = "skip"
 # Images whose header claims more pixels are refused before decoding (decompression bombs).
 _C.DATALOADER.MAX_IMAGE_PIXELS = 100_000_000
+# Classification: each global batch holds IMS_PER_BATCH / R samples R times, each copy augmented
+# apart (repeated augmentation; torchvision's V2 ImageNet recipe uses 4). 1: every sample once.
+_C.DATALOADER.REPEATED_AUGMENTATIONS = 1
 
 _C.INPUT = CN()
 # Shorter side at training: one of MIN_SIZE_TRAIN ("choice") or uniform in its [min, max] ("range").

@@ -34,7 +34,8 @@ def array_eval_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: i
 def build_train_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, device: torch.device,
                         rank: int, world_size: int) -> TensorBatches | FileBatches:
     """The endless, augmented training batch source for ``dataset``."""
-    common = dict(seed=cfg.SEED, flip=cfg.INPUT.RANDOM_FLIP, rank=rank, world_size=world_size)
+    common = dict(seed=cfg.SEED, flip=cfg.INPUT.RANDOM_FLIP, rank=rank, world_size=world_size,
+                  repeats=cfg.DATALOADER.REPEATED_AUGMENTATIONS)
     if isinstance(dataset, ArrayDataset):
         return TensorBatches(_nchw(dataset.images, device), torch.from_numpy(dataset.labels).to(device),
                              cfg.SOLVER.IMS_PER_BATCH, pad=cfg.INPUT.PAD, crop=cfg.INPUT.CROP_SIZE, **common)

@@ -68,14 +68,15 @@ class FileBatches:
     """Endless training batches from image files with scale augmentation, crop and flip.
 
     With ``decode_on_device``, JPEGs are decoded and augmented on ``device`` by the main process
-    (see :mod:`resnet_det.data.device_decode`) and the workers only read them.
+    (see :mod:`resnet_det.data.device_decode`) and the workers only read them. ``repeats``:
+    repeated augmentation (see :class:`EpochStream`).
     """
 
     def __init__(self, paths: Sequence[Path], labels: Sequence[int], batch_size: int, *, seed: int,
                  shorter_side: Sequence[int], sampling: str, crop: int, flip: bool, device: torch.device,
                  num_workers: int, rank: int = 0, world_size: int = 1, on_bad_image: str = "skip",
-                 max_pixels: int = DEFAULT_MAX_PIXELS, decode_on_device: bool = False) -> None:
-        self.stream = EpochStream(len(paths), batch_size, seed=seed, rank=rank, world_size=world_size)
+                 max_pixels: int = DEFAULT_MAX_PIXELS, decode_on_device: bool = False, repeats: int = 1) -> None:
+        self.stream = EpochStream(len(paths), batch_size, seed=seed, rank=rank, world_size=world_size, repeats=repeats)
         samples = _DeviceSamples if decode_on_device else _TrainSamples
         self.samples = samples(paths, labels, self.stream, on_bad_image=on_bad_image, max_pixels=max_pixels,
                                shorter_side=tuple(shorter_side), sampling=sampling, crop=crop, flip=flip)

@@ -22,18 +22,29 @@ class EpochStream:
     partial batch is dropped. With ``groups`` (a group id per sample, e.g. landscape/portrait),
     every batch is drawn from one group, except the few built from the groups' leftovers at the
     end of an epoch, so a batch pads its images to a similar shape.
+
+    With ``repeats`` R above 1 (repeated augmentation, Hoffer et al. 2020; torchvision's V2 recipe
+    uses 4), a global batch holds ``batch_size / R`` samples, each R times, at slots ``batch_size /
+    R`` apart: each copy gets its own augmentation draw (draws follow the slot), and with R at most
+    ``world_size`` the copies land on different ranks. An epoch keeps its number of iterations, so
+    it sees a new ``1 / R`` of the samples, as torchvision's sampler does.
     """
 
     def __init__(self, num_samples: int, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
-                 groups: np.ndarray | None = None) -> None:
+                 groups: np.ndarray | None = None, repeats: int = 1) -> None:
         if batch_size % world_size:
             raise ConfigValueError(f"SOLVER.IMS_PER_BATCH {batch_size} is not divisible by {world_size} processes")
+        if repeats < 1 or batch_size % repeats:
+            raise ConfigValueError(f"DATALOADER.REPEATED_AUGMENTATIONS {repeats} must be positive and divide "
+                                   f"SOLVER.IMS_PER_BATCH {batch_size}")
+        if repeats > 1 and groups is not None:
+            raise ValueError("repeated augmentation and aspect-ratio groups cannot be combined")
         if batch_size > num_samples:
             raise ConfigValueError(f"SOLVER.IMS_PER_BATCH {batch_size} exceeds the training set's {num_samples} "
                                    "usable images")
         self.num_samples, self.batch_size = num_samples, batch_size
         self.local = batch_size // world_size
-        self.seed, self.rank = seed, rank
+        self.seed, self.rank, self.repeats = seed, rank, repeats
         if groups is not None and len(groups) != num_samples:
             raise ValueError(f"{len(groups)} group ids for {num_samples} samples")
         self.groups = None if groups is None else np.asarray(groups)
@@ -70,6 +81,10 @@ class EpochStream:
         """Dataset indices of this rank's samples at ``iteration``."""
         epoch, step = divmod(iteration, self.num_samples // self.batch_size)
         order = self._order(epoch)
+        if self.repeats > 1:
+            unique = self.batch_size // self.repeats
+            return np.tile(order[step * unique:(step + 1) * unique], self.repeats)[self.local_slots.start:
+                                                                                  self.local_slots.stop]
         start = step * self.batch_size + self.local_slots.start
         return order[start:start + self.local]
 

@@ -23,12 +23,14 @@ class TensorBatches:
         batch_size: the global batch; each rank gets ``batch_size // world_size`` samples.
         pad, crop: zero-pad by ``pad`` then take a random ``crop x crop`` window (0: no crop).
         flip: mirror each sample horizontally with probability 1/2.
+        repeats: repeated augmentation (see :class:`EpochStream`).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, seed: int,
-                 pad: int = 0, crop: int = 0, flip: bool = False, rank: int = 0, world_size: int = 1) -> None:
+                 pad: int = 0, crop: int = 0, flip: bool = False, rank: int = 0, world_size: int = 1,
+                 repeats: int = 1) -> None:
         self.images, self.labels = images, labels
-        self.stream = EpochStream(len(images), batch_size, seed=seed, rank=rank, world_size=world_size)
+        self.stream = EpochStream(len(images), batch_size, seed=seed, rank=rank, world_size=world_size, repeats=repeats)
         self.pad, self.crop, self.flip = pad, crop, flip
 
     def get(self, iteration: int) -> ImageBatch:

@@ -47,3 +47,39 @@ def test_epoch_permutation_is_drawn_once_per_epoch(monkeypatch):
     got = [fresh.indices(it) for it in range(10)]  # iterations 0-4 are epoch 0, 5-9 epoch 1
     assert all(np.array_equal(a, b) for a, b in zip(expected, got))
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("num_samples,batch_size,world_size,repeats", [(64, 8, 4, 4), (60, 12, 2, 3), (30, 6, 1, 2)])
+def test_repeated_augmentation_batches(num_samples, batch_size, world_size, repeats):
+    """Each global batch holds batch_size / R samples R times, the ranks' shares tile it, each copy
+    has its own slot (so its own augmentation draw), copies land on distinct ranks when R <= world
+    size, and an epoch draws each sample at most once."""
+    streams = [EpochStream(num_samples, batch_size, seed=3, rank=r, world_size=world_size, repeats=repeats)
+               for r in range(world_size)]
+    single = EpochStream(num_samples, batch_size, seed=3, repeats=repeats)
+    steps = num_samples // batch_size
+    seen = []
+    for it in range(steps):
+        shares = [s.indices(it) for s in streams]
+        batch = np.concatenate(shares)
+        assert np.array_equal(batch, single.indices(it))  # N processes see what one process would
+        values, counts = np.unique(batch, return_counts=True)
+        assert len(values) == batch_size // repeats and (counts == repeats).all()
+        if repeats <= world_size:
+            assert all(len(set(share.tolist())) == len(share) for share in shares)
+        seen += values.tolist()
+    assert len(seen) == len(set(seen)) == steps * batch_size // repeats
+
+
+def test_one_repeat_is_the_plain_stream():
+    plain, once = EpochStream(40, 8, seed=2, rank=1, world_size=2), EpochStream(40, 8, seed=2, rank=1, world_size=2,
+                                                                                repeats=1)
+    assert all(np.array_equal(plain.indices(it), once.indices(it)) for it in range(12))
+
+
+def test_repeats_must_divide_the_batch_and_not_meet_groups():
+    from resnet_det.config import ConfigValueError
+    with pytest.raises(ConfigValueError, match="DATALOADER.REPEATED_AUGMENTATIONS 3 .* SOLVER.IMS_PER_BATCH 8"):
+        EpochStream(40, 8, seed=0, repeats=3)
+    with pytest.raises(ValueError, match="aspect-ratio groups"):
+        EpochStream(40, 8, seed=0, repeats=2, groups=np.zeros(40))

@@ -44,3 +44,11 @@ def test_crop_windows_gathers_each_samples_own_window():
     out = crop_windows(x, torch.tensor([0, 2]), torch.tensor([1, 0]), 4)
     assert torch.equal(out[0], x[0, :, 0:4, 1:5]) and torch.equal(out[1], x[1, :, 2:6, 0:4])
 
+
+
+def test_repeated_samples_are_augmented_apart():
+    images = torch.arange(16 * 3 * 8 * 8, dtype=torch.float32).reshape(16, 3, 8, 8).remainder(251).to(torch.uint8)
+    batches = TensorBatches(images, torch.arange(16), 8, seed=0, pad=2, crop=8, flip=True, repeats=2)
+    batch = batches.get(0)
+    assert torch.equal(batch.labels[:4], batch.labels[4:]) and len(set(batch.labels.tolist())) == 4
+    assert any(not torch.equal(a, b) for a, b in zip(batch.images[:4], batch.images[4:]))
