@@ -39,6 +39,7 @@ import torchvision
 from resnet_det import build_model
 from resnet_det.data.loaders.batches import ImageBatch
 from resnet_det.data.loaders.image_files import FileBatches
+from resnet_det.data.loaders.sample_augment import SampleAugment
 from resnet_det.modeling.norm import calibrate_frozen_norms
 from resnet_det.modeling.preprocess import Normalize
 from resnet_det.utils.syncs import HostSyncCounter
@@ -150,7 +151,7 @@ def classification_steps(model: torch.nn.Module, logits: Callable, batch: int, s
 
 
 def image_folder_source(root: str, batch: int, size: int, workers: int, device: torch.device,
-                        decode_on_device: bool = False) -> FileBatches:
+                        decode_on_device: bool = False, v2_recipe: bool = False) -> FileBatches:
     """The ImageNet recipe's training pipeline (JPEG decode, shorter side at random in [256, 480],
     ``size`` crop, flip) over ``root/<class>/<image>``, in ``workers`` DataLoader processes (which
     only read the JPEGs when ``decode_on_device``). The folder is listed once; each ``iterate``
@@ -165,6 +166,10 @@ def image_folder_source(root: str, batch: int, size: int, workers: int, device: 
         print(f"--data {root}: {len(paths)} images, fewer than a batch; each is used {copies} times per pass",
               file=sys.stderr)
         paths, labels = paths * copies, labels * copies
+    if v2_recipe:  # torchvision's V2 recipe: RandomResizedCrop, TrivialAugmentWide, random erasing 0.1
+        return FileBatches(paths, labels, batch, seed=0, shorter_side=(256,), sampling="choice", crop=size, flip=True,
+                           device=device, num_workers=workers, crop_mode="random_resized",
+                           augment=SampleAugment("trivial_wide", 0.1, (124, 116, 104)))
     return FileBatches(paths, labels, batch, seed=0, shorter_side=(256, 480), sampling="range", crop=size,
                        flip=True, device=device, num_workers=workers, decode_on_device=decode_on_device)
 
@@ -183,6 +188,10 @@ def bench_cls(args: argparse.Namespace) -> list[dict]:
     if args.data:
         source = image_folder_source(args.data, args.batch, args.size, args.workers, device, args.decode_on_device)
         rows.append(load_row(source.iterate(0), "image_folder", args.batch, device, args, size=args.size))
+        if args.v2_augment:
+            v2_source = image_folder_source(args.data, args.batch, args.size, args.workers, device, v2_recipe=True)
+            rows.append(load_row(v2_source.iterate(0), "image_folder_v2_augment", args.batch, device, args,
+                                 size=args.size))
     steps = {}
     for name, (model, logits) in contenders.items():
         if args.compile:
@@ -417,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     cls.add_argument("--workers", type=int, default=os.cpu_count(), help="DataLoader processes for --data")
     cls.add_argument("--decode-on-device", action="store_true",
                      help="--data's JPEGs decoded and augmented on --device (DATALOADER.DECODE_ON_DEVICE)")
+    cls.add_argument("--v2-augment", action="store_true",
+                     help="with --data, also time the pipeline with torchvision's V2 recipe's augmentations")
     cls.add_argument("--warmup", type=int, default=5)
     cls.add_argument("--iters", type=int, default=20, help="timed calls per round")
     cls.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds; rows give their median")

@@ -140,8 +140,20 @@ _C.INPUT.MASK_FORMAT = "polygon"
 _C.INPUT.NORMALIZE = "style"
 # Classification only: training crop; in-memory datasets (CIFAR) pad by PAD and crop back.
 _C.INPUT.CROP_SIZE = 224
+# Image-file datasets: "scale" (the paper's: shorter side drawn from MIN_SIZE_TRAIN, then a random
+# CROP_SIZE window) or "random_resized" (torchvision's RandomResizedCrop: 8-100% of the area, aspect
+# 3/4-4/3, resized to CROP_SIZE; its V2 recipe trains at 176).
+_C.INPUT.CROP_MODE = "scale"
 _C.INPUT.PAD = 0
 _C.INPUT.COLOR_AUG = 0.0  # std of AlexNet's PCA lighting noise (the paper's ImageNet recipe: 0.1)
+# Classification: MixUp's and CutMix's Beta(alpha, alpha) (0: off; torchvision's V2 recipe: 0.2 and
+# 1.0, one of the two per batch). Mixed batches train on soft targets.
+_C.INPUT.MIXUP_ALPHA = 0.0
+_C.INPUT.CUTMIX_ALPHA = 0.0
+# Classification, per sample: "trivial_wide" (TrivialAugmentWide) or "" (none); random erasing with
+# this probability, to the weight style's mean colour (torchvision's V2 recipe: trivial_wide, 0.1).
+_C.INPUT.AUTO_AUGMENT = ""
+_C.INPUT.RANDOM_ERASING = 0.0
 
 _C.SOLVER = CN()
 _C.SOLVER.IMS_PER_BATCH = 16  # global batch, split across processes
@@ -165,6 +177,14 @@ _C.SOLVER.CHECKPOINT_PERIOD = 5000
 # Periodic checkpoints kept (the newest ones), besides model_final.pth; 0 keeps all. A 3x R101-C4
 # schedule (270k iterations) then holds 6 files of about 0.4 GB, not 54.
 _C.SOLVER.CHECKPOINT_KEEP = 5
+# An exponential moving average of the weights, checkpointed with the run and evaluated beside them
+# (test sets' results under "<name>/ema"): average <- DECAY * average + (1 - DECAY) * weights every
+# PERIOD iterations, copying the weights until WARMUP_ITERS (torchvision's V2 recipe: every 32
+# iterations; its per-update decay is derived from batch, period and epochs, see its config).
+_C.SOLVER.EMA = CN()
+_C.SOLVER.EMA.ENABLED = False
+_C.SOLVER.EMA.DECAY = 0.9998
+_C.SOLVER.EMA.PERIOD = 1
 _C.SOLVER.CLIP_GRADIENTS = CN()
 _C.SOLVER.CLIP_GRADIENTS.ENABLED = False
 _C.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "norm"  # "norm": the global L2 norm; "value": each element

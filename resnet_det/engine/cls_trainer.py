@@ -16,6 +16,8 @@ from resnet_det.data.datasets.classification import ArrayDataset, FileDataset, l
 from resnet_det.data.loaders.batches import ImageBatch, ViewBatch
 from resnet_det.data.loaders.classification import build_eval_batches, build_train_batches
 from resnet_det.data.loaders.cls_transforms import pca_lighting
+from resnet_det.data.loaders.mixing import BatchMixing, mixing_seed
+from resnet_det.data.loaders.sample_augment import SampleAugment
 from resnet_det.engine import hooks
 from resnet_det.engine.train_loop import HookBase, StepOutput
 from resnet_det.engine.trainer import Trainer
@@ -62,7 +64,10 @@ class ClassificationTrainer(Trainer):
                              f"MODEL.NUM_CLASSES is {cfg.MODEL.NUM_CLASSES}")
         self.classes = tuple(train.classes)
         self._set_mean_image(train)
-        return build_train_batches(cfg, train, self.device, get_rank(), get_world_size())
+        style = self.normalize.style
+        mean_rgb = style.pixel_mean[::-1] if self.normalize.bgr else style.pixel_mean
+        return build_train_batches(cfg, train, self.device, get_rank(), get_world_size(),
+                                   SampleAugment.from_config(cfg, mean_rgb))
 
     def _set_mean_image(self, train: ArrayDataset | FileDataset) -> None:
         """Fill a per-pixel-mean network's mean image from the training set: the same on every
@@ -102,14 +107,17 @@ class ClassificationTrainer(Trainer):
 
     def iterate_batches(self, start: int) -> Iterator[ImageBatch]:
         batches = super().iterate_batches(start)
-        if not self.cfg.INPUT.COLOR_AUG:
-            return batches
-        # The noise is drawn on the host for each iteration, so it comes with the batch: the step
-        # itself must not depend on the iteration for SOLVER.CUDA_GRAPH to replay it.
+        # Noise and mixing are drawn on the host for each iteration, so they come with the batch: the
+        # step itself must not depend on the iteration for SOLVER.CUDA_GRAPH to replay it.
         stream = self.train_loader.stream
-        return (ImageBatch(pca_lighting(b.images.float(), self.cfg.INPUT.COLOR_AUG, stream.torch_generator(it),
-                                        stream.local_slots), b.labels)
-                for it, b in enumerate(batches, start))
+        if self.cfg.INPUT.COLOR_AUG:
+            batches = (ImageBatch(pca_lighting(b.images.float(), self.cfg.INPUT.COLOR_AUG,
+                                               stream.torch_generator(it), stream.local_slots), b.labels)
+                       for it, b in enumerate(batches, start))
+        mixing = BatchMixing.from_config(self.cfg)
+        if mixing is not None:
+            batches = (mixing(b, mixing_seed(stream.seed, it, stream.rank)) for it, b in enumerate(batches, start))
+        return batches
 
     def build_hooks(self) -> list[HookBase]:
         """The base hooks, with :class:`~resnet_det.engine.hooks.PreciseBN` before the checkpointer
@@ -129,9 +137,11 @@ class ClassificationTrainer(Trainer):
 
     def losses(self, batch: ImageBatch) -> StepOutput:
         logits = self.predict(self.train_model, batch.images)
+        # Labels are class indices, or probabilities (soft targets) after MixUp / CutMix.
         loss = F.cross_entropy(logits.float(), batch.labels, label_smoothing=self.cfg.SOLVER.LABEL_SMOOTHING)
         with torch.no_grad():
-            error = 100 * (1 - topk_correct(logits, batch.labels, (1,))[0].float() / len(batch.labels))
+            hard = batch.labels.argmax(1) if batch.labels.dim() == 2 else batch.labels
+            error = 100 * (1 - topk_correct(logits, hard, (1,))[0].float() / len(hard))
         return StepOutput({"loss_cls": loss}, {"train_top1_error": error})
 
     def build_test_loader(self, cfg: CfgNode, dataset_name: str) -> Iterable[ViewBatch]:

@@ -26,6 +26,7 @@ from resnet_det.config import CfgNode, ConfigValueError
 from resnet_det.engine import hooks
 from resnet_det.engine.checkpoint import Checkpointer
 from resnet_det.engine.cuda_graph import GraphedStep, check_graphable, move_lr_to_device
+from resnet_det.engine.ema import EMAUpdate, WeightEMA
 from resnet_det.engine.events import EventWriter
 from resnet_det.engine.hooks import NonFiniteLossError
 from resnet_det.engine.lr_scheduler import build_lr_scheduler
@@ -35,7 +36,7 @@ from resnet_det.engine.steps import SGDStep, gradient_clipper
 from resnet_det.engine.train_loop import HookBase, StepOutput, TrainerBase
 from resnet_det.evaluation.evaluator import DatasetEvaluator, DatasetEvaluators, inference_on_dataset, summary_lines
 from resnet_det.utils.amp import bf16_autocast
-from resnet_det.utils.atomic import atomic_write_json
+from resnet_det.utils.atomic import atomic_torch_save, atomic_write_json
 from resnet_det.utils.distributed import broadcast_from_main, get_rank, get_world_size, is_main_process, rank_device
 
 logger = logging.getLogger(__name__)
@@ -87,8 +88,9 @@ class Trainer(TrainerBase):
         self.train_model: nn.Module = self.model  # wrapped for DDP while training
         self.optimizer = build_optimizer(cfg, self.model)
         self.scheduler = build_lr_scheduler(self.optimizer, cfg)
+        self.ema = WeightEMA.from_config(cfg, self.model)
         self.checkpointer = Checkpointer(self.output_dir, self.model, config=cfg.dump(), optimizer=self.optimizer,
-                                         scheduler=self.scheduler)
+                                         scheduler=self.scheduler, **({"ema": self.ema} if self.ema else {}))
         self._train_loader: Any = None
         self.register_hooks(self.build_hooks())
 
@@ -136,12 +138,13 @@ class Trainer(TrainerBase):
         return GraphedStep(step)
 
     def build_hooks(self) -> list[HookBase]:
-        """Schedule, NaN guard, checkpoints, evaluation, logs, in this order."""
+        """Schedule, NaN guard, the weight average (SOLVER.EMA), checkpoints, evaluation, logs, in this order."""
         cfg = self.cfg
         return [
             hooks.LRScheduler(self.scheduler),
             hooks.NonFiniteGuard(cfg.LOG_PERIOD, cfg.SOLVER.CHECKPOINT_PERIOD, self.model,
                                  self.checkpointer.last_checkpoint),
+            *([EMAUpdate(self.ema)] if self.ema else []),
             hooks.PeriodicCheckpointer(self.save_checkpoint, cfg.SOLVER.CHECKPOINT_PERIOD,
                                        functools.partial(self.checkpointer.remove_old_periodic,
                                                          cfg.SOLVER.CHECKPOINT_KEEP)),
@@ -265,7 +268,17 @@ class Trainer(TrainerBase):
             self.state.events.close()
             self.state.events = None
             self.train_model = self.model
+        if self.ema is not None and is_main_process():
+            self._save_average(self.ema)
         return self._final_results(time.perf_counter() - started)
+
+    def _save_average(self, ema: WeightEMA) -> None:
+        """``OUTPUT_DIR/model_final_ema.pth``: the averaged weights as a weights file (MODEL.WEIGHTS of a
+        detector or another run, the Predictor); resuming reads the average from the checkpoints."""
+        path = self.output_dir / "model_final_ema.pth"
+        meta = {"format": "resnet_det", **self.checkpoint_meta(), "classes": list(self.classes)}
+        atomic_torch_save({"model": ema.average.module.state_dict(), "meta": meta}, path)
+        logger.info("saved the weight average in %s", path)
 
     def _final_results(self, wall_time: float) -> dict[str, Any]:
         """``{"iterations", "wall_time_s", "results"}`` of a completed run, also written to
@@ -276,16 +289,23 @@ class Trainer(TrainerBase):
         return final
 
     def test(self) -> dict[str, Any]:
-        """``{test set: {task: {metric: value}}}`` for every ``DATASETS.TEST`` set, on every rank."""
+        """``{test set: {task: {metric: value}}}`` for every ``DATASETS.TEST`` set, on every rank; with
+        a weight average that has averaged anything, its results too, as ``"<test set>/ema"``."""
         self.model.eval()
         try:
-            results = {name: inference_on_dataset(self.inference, self.build_test_loader(self.cfg, name),
-                                                  DatasetEvaluators(self.build_evaluators(self.cfg, name)),
-                                                  desc=f"evaluating {name}")
-                       for name in self.cfg.DATASETS.TEST}
+            results = self._test_sets("")
+            if self.ema is not None and self.ema.average.n_averaged.item() > 0:
+                with self.ema.swapped_in():
+                    results.update(self._test_sets("/ema"))
         finally:
             self.model.train()
         results = broadcast_from_main(results)
         for line in summary_lines(results):
             logger.info("%s", line)
         return results
+
+    def _test_sets(self, suffix: str) -> dict[str, Any]:
+        return {name + suffix: inference_on_dataset(self.inference, self.build_test_loader(self.cfg, name),
+                                                    DatasetEvaluators(self.build_evaluators(self.cfg, name)),
+                                                    desc=f"evaluating {name}{suffix}")
+                for name in self.cfg.DATASETS.TEST}

@@ -90,7 +90,7 @@ def test_resnet20_learns_real_cifar10(cifar_root):
 
 
 @pytest.mark.parametrize("name", ["cifar_resnet20", "cifar_resnet110", "cifar_plain56", "imagenet_r50",
-                                  "imagenet_plain34", "imagenet_r50_modern"])
+                                  "imagenet_plain34", "imagenet_r50_modern", "imagenet_r50_tv2", "imagenet_r101_tv2"])
 def test_shipped_configs_build(name):
     cfg = load_config(f"configs/{name}.yaml", CPU)
     assert cfg.MODEL.ARCH in name.replace("imagenet_r", "resnet").replace("imagenet_", "")

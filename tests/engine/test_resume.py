@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+import torch
 
 from resnet_det.engine.checkpoint import CheckpointReadError, CheckpointWriteError
 
@@ -66,6 +67,13 @@ STOPS = {
     # SOLVER.CHECKPOINT_KEEP 2: of the checkpoints at 3, 6, 9, 12 and 15, the last two are left.
     "cls_crash_keep_2": Stop("cls", _crash_at_iteration_17, _Interrupt, ["model_0000012.pth", "model_0000015.pth"],
                              ["SOLVER.CHECKPOINT_PERIOD", "3", "SOLVER.CHECKPOINT_KEEP", "2"]),
+    # MixUp / CutMix and repeated augmentation draw from the iteration too.
+    "cls_crash_mixed": Stop("cls", _crash_at_iteration_17, _Interrupt, ["model_0000010.pth"],
+                            ["INPUT.MIXUP_ALPHA", "0.2", "INPUT.CUTMIX_ALPHA", "1.0",
+                             "DATALOADER.REPEATED_AUGMENTATIONS", "4"]),
+    # The weight average (averaged every 2 iterations) resumes with its own state, exactly.
+    "cls_crash_ema": Stop("cls", _crash_at_iteration_17, _Interrupt, ["model_0000010.pth"],
+                          ["SOLVER.EMA.ENABLED", "True", "SOLVER.EMA.DECAY", "0.9", "SOLVER.EMA.PERIOD", "2"]),
     "det_crash": Stop("det", _crash_in_the_fourth_step, _Interrupt, ["model_0000002.pth"]),
     "cls_full_disk": Stop("cls", _fill_the_disk_at_the_second_save, CheckpointWriteError, ["model_0000004.pth"],
                           ["SOLVER.MAX_ITER", "12", "SOLVER.CHECKPOINT_PERIOD", "4"],
@@ -91,6 +99,12 @@ def test_resume_after_a_stop_reproduces_the_uninterrupted_run(case, tmp_path, mo
     assert resumed.start_iter == int(case.kept[-1][6:13])
     resumed.train()
     assert_same_final_weights(tmp_path / "straight", tmp_path / "resumed")
+    straight_final, resumed_final = (torch.load(tmp_path / run / "model_final.pth", weights_only=True)
+                                     for run in ("straight", "resumed"))
+    assert straight_final.keys() == resumed_final.keys()
+    if "ema" in straight_final:
+        a, b = straight_final["ema"], resumed_final["ema"]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def _run_files(folder) -> dict[str, bytes]:

@@ -10,7 +10,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("decode", [[], ["--decode-on-device"]], ids=["workers_decode", "device_decodes"])
+@pytest.mark.parametrize("decode", [[], ["--decode-on-device"], ["--v2-augment"]],
+                         ids=["workers_decode", "device_decodes", "v2_augment"])
 def test_cls_benchmark_measures_both_implementations_and_our_file_pipeline(tmp_path, decode):
     for i in range(6):  # two classes of real-sized JPEGs, fewer than a batch
         folder = tmp_path / "images" / f"class{i % 2}"
@@ -26,10 +27,12 @@ def test_cls_benchmark_measures_both_implementations_and_our_file_pipeline(tmp_p
     assert "6 images, fewer than a batch; each is used 2 times" in run.stderr
     result = json.loads(out.read_text())
     rows = result["rows"]
-    assert result["args"]["decode_on_device"] == bool(decode)
+    assert result["args"]["decode_on_device"] == (decode == ["--decode-on-device"])
     assert {(r["impl"], r["mode"]) for r in rows} == {(i, m) for i in ("resnet_det", "torchvision")
                                                       for m in ("train", "infer")} | {("resnet_det", "train_files"),
                                                                                        ("resnet_det", "load")}
+    loads = sorted(r["model"] for r in rows if r["mode"] == "load")
+    assert loads == (["image_folder", "image_folder_v2_augment"] if decode == ["--v2-augment"] else ["image_folder"])
     assert all(r["images_per_s"] > 0 for r in rows)
     timed = [r for r in rows if r["mode"] != "load"]  # interleaved rounds, each row their median
     assert all(len(r["rounds_s"]) == 3 and r["ms_per_batch"] / 1000 == pytest.approx(sorted(r["rounds_s"])[1])

@@ -12,6 +12,7 @@ from resnet_det.config import CfgNode
 from resnet_det.data.datasets.classification import ArrayDataset, FileDataset
 from resnet_det.data.loaders.batches import ViewBatch
 from resnet_det.data.loaders.image_files import FileBatches, file_eval_batches
+from resnet_det.data.loaders.sample_augment import SampleAugment
 from resnet_det.data.loaders.tensors import TensorBatches
 from resnet_det.utils.geometry import hwc_to_chw
 
@@ -31,11 +32,12 @@ def array_eval_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: i
         yield ViewBatch([images[idx]], labels[idx])
 
 
-def build_train_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, device: torch.device,
-                        rank: int, world_size: int) -> TensorBatches | FileBatches:
-    """The endless, augmented training batch source for ``dataset``."""
+def build_train_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, device: torch.device, rank: int,
+                        world_size: int, augment: SampleAugment | None = None) -> TensorBatches | FileBatches:
+    """The endless, augmented training batch source for ``dataset``; ``augment`` (per sample) after
+    each sample's crop and flip."""
     common = dict(seed=cfg.SEED, flip=cfg.INPUT.RANDOM_FLIP, rank=rank, world_size=world_size,
-                  repeats=cfg.DATALOADER.REPEATED_AUGMENTATIONS)
+                  repeats=cfg.DATALOADER.REPEATED_AUGMENTATIONS, augment=augment)
     if isinstance(dataset, ArrayDataset):
         return TensorBatches(_nchw(dataset.images, device), torch.from_numpy(dataset.labels).to(device),
                              cfg.SOLVER.IMS_PER_BATCH, pad=cfg.INPUT.PAD, crop=cfg.INPUT.CROP_SIZE, **common)
@@ -43,7 +45,7 @@ def build_train_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, devic
                        shorter_side=cfg.INPUT.MIN_SIZE_TRAIN, sampling=cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING,
                        crop=cfg.INPUT.CROP_SIZE, device=device, num_workers=cfg.DATALOADER.NUM_WORKERS,
                        on_bad_image=cfg.DATALOADER.ON_BAD_IMAGE, max_pixels=cfg.DATALOADER.MAX_IMAGE_PIXELS,
-                       decode_on_device=cfg.DATALOADER.DECODE_ON_DEVICE, **common)
+                       decode_on_device=cfg.DATALOADER.DECODE_ON_DEVICE, crop_mode=cfg.INPUT.CROP_MODE, **common)
 
 
 def build_eval_batches(cfg: CfgNode, dataset: ArrayDataset | FileDataset, device: torch.device,

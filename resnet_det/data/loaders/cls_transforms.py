@@ -76,16 +76,51 @@ class View:
     flip: bool
 
 
+CROP_MODES = ("scale", "random_resized")
+
+
 def sample_view(height: int, width: int, rng: np.random.Generator, *, shorter_side: Sequence[int], sampling: str,
-                crop: int, flip: bool) -> View:
-    """Scale augmentation (the shorter side drawn by :func:`draw_short_side`), a random crop and a
-    random flip for an image of ``height`` x ``width``. It needs the image's size alone, so a loader
-    that decodes on the GPU draws the view from the file's header.
+                crop: int, flip: bool, crop_mode: str = "scale") -> View:
+    """A random training view of an image of ``height`` x ``width``, and a random flip. ``crop_mode``
+    ``"scale"``: the paper's scale augmentation (the shorter side drawn by :func:`draw_short_side`),
+    then a random ``crop`` window; ``"random_resized"``: :func:`random_resized_window` resized to
+    ``crop`` x ``crop``. It needs the image's size alone, so a loader that decodes on the GPU draws
+    the view from the file's header.
     """
+    if crop_mode == "random_resized":
+        y0, x0, h_c, w_c = random_resized_window(height, width, rng)
+        # The window resized to crop x crop is the whole image resized by crop / h_c and crop / w_c.
+        h, w = max(crop, round(height * crop / h_c)), max(crop, round(width * crop / w_c))
+        top, left = min(round(y0 * crop / h_c), h - crop), min(round(x0 * crop / w_c), w - crop)
+        return View((h, w), top, left, crop, bool(flip and rng.random() < 0.5))
+    if crop_mode != "scale":
+        raise ValueError(f"INPUT.CROP_MODE must be one of {CROP_MODES}, got {crop_mode!r}")
     side = draw_short_side(rng, shorter_side, sampling)
     h, w = shorter_side_shape(height, width, max(side, crop))
     top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
     return View((h, w), top, left, crop, bool(flip and rng.random() < 0.5))
+
+
+def random_resized_window(height: int, width: int, rng: np.random.Generator, scale: tuple[float, float] = (0.08, 1.0),
+                          ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
+    """``(top, left, h, w)`` of torchvision's ``RandomResizedCrop`` window: a fraction of the area
+    uniform in ``scale``, an aspect ratio log-uniform in ``ratio``, ten tries to fit it, then the
+    largest centred window of a ratio within ``ratio``."""
+    area = height * width
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        w, h = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    aspect = width / height
+    if aspect < ratio[0]:
+        w, h = width, round(width / ratio[0])
+    elif aspect > ratio[1]:
+        h, w = height, round(height * ratio[1])
+    else:
+        h, w = height, width
+    return (height - h) // 2, (width - w) // 2, h, w
 
 
 def apply_view(image: np.ndarray, view: View) -> np.ndarray:

@@ -9,11 +9,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from resnet_det.config import ConfigValueError
 from resnet_det.data.decode.files import DEFAULT_MAX_PIXELS, EncodedImage, decode_rgb, read_encoded, read_rgb
 from resnet_det.data.decode.policy import read_or_none, read_or_substitute
 from resnet_det.data.loaders.batches import UNREADABLE, ImageBatch, LabelledImage, ViewBatch
 from resnet_det.data.loaders.cls_transforms import eval_views, sample_view, train_view
 from resnet_det.data.loaders.device_decode import JpegSample, Sample, decode_batch, device_decodable, pack
+from resnet_det.data.loaders.sample_augment import SampleAugment
 from resnet_det.data.loaders.sampling import EpochStream, IterationSlots
 from resnet_det.utils.geometry import hwc_to_chw
 
@@ -24,9 +26,9 @@ class _TrainSamples(Dataset):
     """Item ``(iteration, slot)``: the augmented sample that slot of that iteration gets."""
 
     def __init__(self, paths: Sequence[Path], labels: Sequence[int], stream: EpochStream, *, on_bad_image: str,
-                 max_pixels: int, **view_kwargs) -> None:
+                 max_pixels: int, augment: SampleAugment | None = None, **view_kwargs) -> None:
         self.paths, self.labels, self.stream, self.view_kwargs = paths, labels, stream, view_kwargs
-        self.on_bad_image, self.max_pixels = on_bad_image, max_pixels
+        self.on_bad_image, self.max_pixels, self.augment = on_bad_image, max_pixels, augment
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -41,7 +43,10 @@ class _TrainSamples(Dataset):
         # does not end a days-long run.
         position, image = read_or_substitute(lambda k: read_rgb(self.paths[k], max_pixels=self.max_pixels),
                                              index, len(self.paths), self.on_bad_image)
-        return LabelledImage(hwc_to_chw(train_view(image, rng, **self.view_kwargs)), self.labels[position])
+        view = hwc_to_chw(train_view(image, rng, **self.view_kwargs))
+        if self.augment is not None:
+            view = self.augment(view, int(rng.integers(2**63 - 1)))
+        return LabelledImage(view, self.labels[position])
 
 
 class _DeviceSamples(_TrainSamples):
@@ -69,17 +74,23 @@ class FileBatches:
 
     With ``decode_on_device``, JPEGs are decoded and augmented on ``device`` by the main process
     (see :mod:`resnet_det.data.device_decode`) and the workers only read them. ``repeats``:
-    repeated augmentation (see :class:`EpochStream`).
+    repeated augmentation (see :class:`EpochStream`); ``crop_mode``: see :func:`sample_view`;
+    ``augment``: per-sample augmentation after the view, in the workers.
     """
 
     def __init__(self, paths: Sequence[Path], labels: Sequence[int], batch_size: int, *, seed: int,
                  shorter_side: Sequence[int], sampling: str, crop: int, flip: bool, device: torch.device,
                  num_workers: int, rank: int = 0, world_size: int = 1, on_bad_image: str = "skip",
-                 max_pixels: int = DEFAULT_MAX_PIXELS, decode_on_device: bool = False, repeats: int = 1) -> None:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, decode_on_device: bool = False, repeats: int = 1,
+                 crop_mode: str = "scale", augment: SampleAugment | None = None) -> None:
+        if augment is not None and decode_on_device:
+            raise ConfigValueError("INPUT.AUTO_AUGMENT and INPUT.RANDOM_ERASING run in the loader workers; they "
+                                   "cannot be combined with DATALOADER.DECODE_ON_DEVICE")
         self.stream = EpochStream(len(paths), batch_size, seed=seed, rank=rank, world_size=world_size, repeats=repeats)
         samples = _DeviceSamples if decode_on_device else _TrainSamples
         self.samples = samples(paths, labels, self.stream, on_bad_image=on_bad_image, max_pixels=max_pixels,
-                               shorter_side=tuple(shorter_side), sampling=sampling, crop=crop, flip=flip)
+                               shorter_side=tuple(shorter_side), sampling=sampling, crop=crop, flip=flip,
+                               crop_mode=crop_mode, augment=augment)
         self.device, self.num_workers, self.decode_on_device = device, num_workers, decode_on_device
         if decode_on_device and device.type != "cuda":
             logger.warning("DATALOADER.DECODE_ON_DEVICE on %s: the main process decodes one image at a time, slower "

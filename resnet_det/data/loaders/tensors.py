@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from resnet_det.data.loaders.batches import ImageBatch
+from resnet_det.data.loaders.sample_augment import SampleAugment
 from resnet_det.data.loaders.sampling import EpochStream
 from resnet_det.utils.transfer import to_device
 
@@ -24,14 +25,15 @@ class TensorBatches:
         pad, crop: zero-pad by ``pad`` then take a random ``crop x crop`` window (0: no crop).
         flip: mirror each sample horizontally with probability 1/2.
         repeats: repeated augmentation (see :class:`EpochStream`).
+        augment: per-sample augmentation after crop and flip.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, seed: int,
                  pad: int = 0, crop: int = 0, flip: bool = False, rank: int = 0, world_size: int = 1,
-                 repeats: int = 1) -> None:
+                 repeats: int = 1, augment: SampleAugment | None = None) -> None:
         self.images, self.labels = images, labels
         self.stream = EpochStream(len(images), batch_size, seed=seed, rank=rank, world_size=world_size, repeats=repeats)
-        self.pad, self.crop, self.flip = pad, crop, flip
+        self.pad, self.crop, self.flip, self.augment = pad, crop, flip, augment
 
     def get(self, iteration: int) -> ImageBatch:
         """The uint8 images and labels of ``iteration``, augmented."""
@@ -47,6 +49,9 @@ class TensorBatches:
         if self.flip:
             mirror = to_device(torch.rand(n, generator=gen)[mine.start:mine.stop] < 0.5, x.device)
             x = torch.where(mirror[:, None, None, None], x.flip(-1), x)
+        if self.augment is not None:  # one sample at a time, each from its slot's seed
+            x = torch.stack([self.augment(image, int(self.stream.rng(iteration, slot).integers(2**63 - 1)))
+                             for image, slot in zip(x, mine)])
         return ImageBatch(x, y)
 
     def iterate(self, start: int) -> Iterator[ImageBatch]:

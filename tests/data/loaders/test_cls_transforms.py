@@ -75,3 +75,32 @@ def test_pca_lighting_shifts_each_image_by_one_colour_and_splits_by_slot():
     half = pca_lighting(images[2:], 0.1, torch.Generator().manual_seed(0), range(2, 4))
     assert torch.equal(full[2:], half)
     assert torch.all(full == full[:, :, :1, :1]) and full.abs().max() > 0
+
+
+@pytest.mark.parametrize("height,width", [(300, 400), (480, 200), (100, 900)])
+def test_random_resized_windows_follow_torchvision_s_ranges(height, width):
+    from resnet_det.data.loaders.cls_transforms import random_resized_window
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        top, left, h, w = random_resized_window(height, width, rng)
+        assert 0 <= top <= height - h and 0 <= left <= width - w and h > 0 and w > 0
+        # Drawn windows (not the fallback) hold 8-100% of the area at an aspect of 3/4-4/3, up to rounding.
+        if (h, w) != (height, width) and (h * w) / (height * width) < 0.999:
+            assert 0.08 * 0.95 <= h * w / (height * width) and 3 / 4 * 0.95 <= w / h <= 4 / 3 * 1.05
+
+
+def test_a_random_resized_view_is_its_window_resized():
+    import cv2
+
+    from resnet_det.data.loaders.cls_transforms import apply_view, random_resized_window, sample_view
+    ys, xs = np.mgrid[0:300, 0:400]
+    image = np.stack([ys * 255 // 299, xs * 255 // 399, (ys + xs) * 255 // 698], -1).astype(np.uint8)
+    for seed in range(20):
+        view = sample_view(300, 400, np.random.default_rng(seed), shorter_side=(256,), sampling="choice", crop=64,
+                           flip=False, crop_mode="random_resized")
+        top, left, h, w = random_resized_window(300, 400, np.random.default_rng(seed))
+        expected = cv2.resize(image[top:top + h, left:left + w], (64, 64), interpolation=cv2.INTER_AREA)
+        got = apply_view(image, view)
+        assert got.shape == (64, 64, 3)
+        # One output pixel spans up to 400 / 64 source pixels: within one of them, of a smooth ramp.
+        assert np.abs(got.astype(int) - expected.astype(int)).max() <= 8, seed
