@@ -44,3 +44,12 @@ def test_the_readme_test_command_is_the_one_ci_runs():
     readme, ci = (REPO / "README.md").read_text(), (REPO / ".ci" / "run").read_text()
     command = "python -m pytest -q tests"
     assert command in readme and ci.strip().splitlines()[-1] == command
+
+
+def test_the_reliability_page_counts_the_range_checked_keys():
+    import re
+
+    from resnet_det.config.checks import VALUE_CHECKS
+    page = (REPO / "docs" / "reliability.md").read_text()
+    counts = {int(n) for n in re.findall(r"(\d+) keys are range-checked", page)}
+    assert counts == {len(VALUE_CHECKS)}
