@@ -306,7 +306,7 @@ def coco_source(args: argparse.Namespace, device: torch.device) -> DetectionBatc
     are parsed once; each ``iterate`` starts fresh workers."""
     from resnet_det.data.datasets.coco import CocoDetection
     from resnet_det.data.loaders.detection import DetectionBatches
-    dataset = CocoDetection(args.coco[0], args.coco[1], with_masks=args.mask)
+    dataset = CocoDetection(args.coco[0], args.coco[1], with_masks=args.mask, mask_format="bitmask")
     return DetectionBatches(dataset, args.coco[0], args.train_batch, seed=0, flip=True,
                             min_sizes=(min(args.height, args.width),), sampling="choice", device=device,
                             num_workers=args.workers)

@@ -204,7 +204,8 @@ def annotations_child(json_file: Path, loader: str, workers: int) -> dict:
         records = _Detectron2Records(records)
     else:
         from resnet_det.data.datasets.coco import CocoDetection
-        dataset = CocoDetection(json_file, json_file.parent, with_masks=True, ground_truth=loader == "objects")
+        dataset = CocoDetection(json_file, json_file.parent, with_masks=True, mask_format="bitmask",
+                                ground_truth=loader == "objects")
         records = dataset._records
         if loader == "objects":  # as before: Python objects beside pycocotools' index
             records = [records[i] for i in range(len(records))]

@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         load_detector_weights(model, cfg.MODEL.WEIGHTS, strict=cfg.MODEL.WEIGHTS_STRICT)
     model.eval()
     name = args.dataset or cfg.DATASETS.TEST[0]
-    dataset = load_detection_dataset(name, cfg.DATASETS.ROOT, with_masks=cfg.MODEL.MASK_ON)
+    dataset = load_detection_dataset(name, cfg.DATASETS.ROOT, with_masks=cfg.MODEL.MASK_ON,
+                                     mask_format="bitmask")  # drawn as full-image masks
     out_dir = Path(args.out or Path(cfg.OUTPUT_DIR) / "visualize")
     out_dir.mkdir(parents=True, exist_ok=True)
     for i in range(min(args.num_images, len(dataset))):

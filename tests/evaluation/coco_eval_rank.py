@@ -26,7 +26,7 @@ def _record_unpickled(self, state):  # unpickling calls this for every ImageDete
 
 
 ImageDetections.__setstate__ = _record_unpickled
-dataset = CocoDetection(data / "annotations/instances_val2017.json", data / "val2017")
+dataset = CocoDetection(data / "annotations/instances_val2017.json", data / "val2017", mask_format="bitmask")
 evaluator = COCOEvaluator(dataset.coco, dataset.category_ids, ("bbox", "segm"))
 processed = []
 for i in range(rank, len(dataset), world):

@@ -25,7 +25,7 @@ def _gt_as_detections(dataset: CocoDetection) -> list[dict]:
 
 def test_ground_truth_scores_100_on_real_coco_with_crowds(shared_data):
     dataset = CocoDetection(shared_data / "coco_mini/annotations/instances_val2017.json",
-                            shared_data / "coco_mini/val2017")
+                            shared_data / "coco_mini/val2017", mask_format="bitmask")
     metrics = evaluate_coco(dataset.coco, _gt_as_detections(dataset))
     for iou_type in ("bbox", "segm"):
         assert metrics[iou_type]["AP"] == pytest.approx(100.0)
@@ -62,7 +62,7 @@ def perturbed(shared_data):
     plus false positives of random classes, as ImageDetections."""
     from resnet_det.evaluation.coco_evaluator import ImageDetections
     dataset = CocoDetection(shared_data / "coco_mini/annotations/instances_val2017.json",
-                            shared_data / "coco_mini/val2017")
+                            shared_data / "coco_mini/val2017", mask_format="bitmask")
     g = torch.Generator().manual_seed(0)
     detections = []
     for i in range(len(dataset)):
@@ -145,7 +145,7 @@ def test_ground_truth_without_iscrowd_or_area_gets_detectron2_s_defaults(shared_
                                         for a in data["annotations"]]}
     (tmp_path / "full.json").write_text(json.dumps(data))
     (tmp_path / "stripped.json").write_text(json.dumps(stripped))
-    full = CocoDetection(tmp_path / "full.json", shared_data / "coco_mini/val2017")
+    full = CocoDetection(tmp_path / "full.json", shared_data / "coco_mini/val2017", mask_format="bitmask")
     with caplog.at_level("INFO"):
         bare = CocoDetection(tmp_path / "stripped.json", shared_data / "coco_mini/val2017")
     assert f"{len(data['annotations'])} annotations without area, {len(data['annotations'])} annotations without " \

@@ -179,7 +179,7 @@ class ConcatDetection:
         return self._call("target", index)
 
 
-def load_detection_dataset(name: str, root: str = "", with_masks: bool = False, mask_format: str = "bitmask",
+def load_detection_dataset(name: str, root: str = "", with_masks: bool = False, mask_format: str = "polygon",
                            max_image_pixels: int = DEFAULT_MAX_PIXELS, ground_truth: bool = True):
     """A :class:`CocoDetection` or :class:`VOCDetection` by name (see :func:`coco_dataset_paths`);
     ``ground_truth`` False leaves out what only evaluation reads (a COCO set's ``coco`` index)."""
@@ -191,7 +191,7 @@ def load_detection_dataset(name: str, root: str = "", with_masks: bool = False, 
 
 
 def load_training_set(names, root: str = "", with_masks: bool = False, max_image_pixels: int = DEFAULT_MAX_PIXELS,
-                      mask_format: str = "bitmask"):
+                      mask_format: str = "polygon"):
     """One dataset, or several with the same classes concatenated, without evaluation's ground truth."""
     datasets = [load_detection_dataset(n, root, with_masks, mask_format, max_image_pixels, ground_truth=False)
                 for n in names]

@@ -72,7 +72,7 @@ class CocoDetection(DetectionTable):
 
     def __init__(self, json_file: str | os.PathLike, image_root: str | os.PathLike, with_masks: bool = True,
                  max_image_pixels: int = DEFAULT_MAX_PIXELS, ground_truth: bool = True,
-                 mask_format: str = "bitmask") -> None:
+                 mask_format: str = "polygon") -> None:
         json_file, self.image_root = Path(json_file), Path(image_root)
         if not json_file.is_file():
             raise DatasetNotFoundError(f"COCO annotations not found: {json_file}")

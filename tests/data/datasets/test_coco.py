@@ -11,7 +11,7 @@ from resnet_det.data.decode.files import ImageDecodeError
 
 def test_coco128_targets(shared_data):
     coco = CocoDetection(shared_data / "coco128/annotations/instances_train2017.json",
-                         shared_data / "coco128/train2017")
+                         shared_data / "coco128/train2017", mask_format="bitmask")
     assert len(coco) == 128 and len(coco.category_ids) == 80
     total_crowd = sum(a["iscrowd"] for a in coco.coco.dataset["annotations"])
     objects = 0
@@ -33,7 +33,7 @@ def test_coco128_targets(shared_data):
 
 def test_training_targets_equal_pycocotools_and_need_no_index(shared_data):
     files = (shared_data / "coco_mini/annotations/instances_val2017.json", shared_data / "coco_mini/val2017")
-    evaluated, trained = CocoDetection(*files), CocoDetection(*files, ground_truth=False)
+    evaluated, trained = CocoDetection(*files), CocoDetection(*files, mask_format="bitmask", ground_truth=False)
     assert trained.coco is None  # a training set keeps no per-annotation Python objects
     for i in range(len(evaluated)):
         target = trained.target(i)
@@ -105,3 +105,13 @@ def test_polygon_format_carries_polygons_and_decodes_only_rle_instances(tmp_path
     assert "masks" not in only_polygons  # no full-resolution mask travels for it
     assert np.array_equal(segmentation_mask([only_polygons["polygons"][0][0].tolist()], 40, 60),
                           as_bitmasks.target(1)["masks"][0].numpy())
+
+
+def test_the_library_s_mask_format_default_is_the_config_s():
+    import inspect
+
+    from resnet_det.config import get_cfg
+    from resnet_det.data.datasets.catalog import load_detection_dataset, load_training_set
+    defaults = {inspect.signature(f).parameters["mask_format"].default
+                for f in (CocoDetection, load_detection_dataset, load_training_set)}
+    assert defaults == {get_cfg().INPUT.MASK_FORMAT}

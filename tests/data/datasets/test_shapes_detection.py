@@ -13,7 +13,7 @@ def test_generated_once_deterministically_with_exact_masks(tmp_path, monkeypatch
     json_b, _ = shapes_detection_split("val")
     assert json_a.read_text() == json_b.read_text()
 
-    dataset = CocoDetection(json_a, images_a)
+    dataset = CocoDetection(json_a, images_a, mask_format="bitmask")
     assert len(dataset) == 48 and len(dataset.category_ids) == len(DETECTION_SHAPES)
     _, target = dataset[3]
     for box, mask in zip(target["boxes"], target["masks"]):

@@ -10,7 +10,7 @@ def test_mask_rcnn_overfits_two_real_coco_images(shared_data, detector_cfg):
     # last three iterations: 2.0x), RPN objectness 0.70 -> 0.13, in 40 iterations of 1.6 s.
     torch.manual_seed(0)
     coco = CocoDetection(shared_data / "coco128/annotations/instances_train2017.json",
-                         shared_data / "coco128/train2017")
+                         shared_data / "coco128/train2017", mask_format="bitmask")
     images, targets = zip(*(coco[i] for i in range(2)))
     targets = [{**t, "short_side": 256} for t in targets]  # the training size, as the loader would draw it
     cfg = detector_cfg(**{"MODEL.RESNETS.DEPTH": 18, "MODEL.MASK_ON": True, "MODEL.RESNETS.NORM": "GN",
