@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     dataset = load_classification_dataset(cfg.DATASETS.TRAIN[0], cfg.DATASETS.ROOT)
     batches = build_train_batches(cfg, dataset, device, get_rank(), get_world_size())
     normalize = Normalize(cfg.MODEL.WEIGHT_STYLE).to(device)
-    layers = recompute_bn_stats(model, (normalize(b.images) for b in batches.iterate(0)), args.num_iter)
+    # Batches from the end of training on: a progressive crop has reached its final size there.
+    layers = recompute_bn_stats(model, (normalize(b.images) for b in batches.iterate(cfg.SOLVER.MAX_ITER)),
+                                args.num_iter)
     if not layers:
         raise UsageError(f"{args.weights}: the model has no trainable batch norms (MODEL.RESNETS.NORM "
                          f"{cfg.MODEL.RESNETS.NORM}) whose statistics could be recomputed")

@@ -55,6 +55,16 @@ if wanted cls; then
     run cls_bf16_cl_compile cls --precision bf16 --channels-last --compile
     # The same files decoded by nvJPEG in the main process instead of by the workers.
     [[ -n "${IMAGES:-}" ]] && run cls_bf16_cl_device_decode cls --precision bf16 --channels-last "${files[@]}" --decode-on-device
+    # torchvision's V2 recipe (176 px crops, 128 images a GPU; with IMAGES, its augmentations in the loader
+    # too), ResNet-50 and -101; then the steps of the FFCV-like schedule's two training sizes at its 512
+    # images a GPU (configs/imagenet_r50_fast.yaml).
+    for depth in 50 101; do
+        run "cls_v2_r$depth" cls --depth "$depth" --batch 128 --size 176 --precision bf16 --channels-last --compile \
+            "${files[@]}" ${IMAGES:+--v2-augment}
+    done
+    for size in 160 192; do
+        run "cls_fast_r50_$size" cls --depth 50 --batch 512 --size "$size" --precision bf16 --channels-last --compile
+    done
 fi
 if wanted det; then
     for model in faster mask; do

@@ -144,6 +144,15 @@ _C.INPUT.CROP_SIZE = 224
 # CROP_SIZE window) or "random_resized" (torchvision's RandomResizedCrop: 8-100% of the area, aspect
 # 3/4-4/3, resized to CROP_SIZE; its V2 recipe trains at 176).
 _C.INPUT.CROP_MODE = "scale"
+# Classification: progressive resizing (FFCV's): the training crop is MIN_SIZE up to START_EPOCH,
+# INPUT.CROP_SIZE from END_EPOCH on, and in between grows linearly with the epoch, rounded to a
+# multiple of MULTIPLE. An epoch: the training set's size // SOLVER.IMS_PER_BATCH iterations.
+_C.INPUT.PROGRESSIVE_RESIZE = CN()
+_C.INPUT.PROGRESSIVE_RESIZE.ENABLED = False
+_C.INPUT.PROGRESSIVE_RESIZE.MIN_SIZE = 160
+_C.INPUT.PROGRESSIVE_RESIZE.START_EPOCH = 0
+_C.INPUT.PROGRESSIVE_RESIZE.END_EPOCH = 0
+_C.INPUT.PROGRESSIVE_RESIZE.MULTIPLE = 32
 _C.INPUT.PAD = 0
 _C.INPUT.COLOR_AUG = 0.0  # std of AlexNet's PCA lighting noise (the paper's ImageNet recipe: 0.1)
 # Classification: MixUp's and CutMix's Beta(alpha, alpha) (0: off; torchvision's V2 recipe: 0.2 and
@@ -166,7 +175,7 @@ _C.SOLVER.WEIGHT_DECAY = 1e-4
 # The classification configs decay them like the rest, as the paper's training did.
 _C.SOLVER.WEIGHT_DECAY_NORM = 0.0
 _C.SOLVER.MAX_ITER = 270000
-_C.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"  # or "WarmupCosineLR"
+_C.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"  # or "WarmupCosineLR", "WarmupLinearLR"
 _C.SOLVER.STEPS = (210000, 250000)
 _C.SOLVER.GAMMA = 0.1
 _C.SOLVER.WARMUP_ITERS = 1000
@@ -230,6 +239,9 @@ _C.TEST.MODE = "center"
 _C.TEST.RESIZE = 256  # shorter side before centre and 10-crop
 _C.TEST.CROP_SIZE = 224
 _C.TEST.SCALES = (224, 256, 384, 480, 640)  # shorter sides of the fully-convolutional multi-scale test
+# Classification, TEST.MODE center: also score the mirror image of each view (FFCV's test-time
+# flip); 10crop and multiscale hold mirror images already.
+_C.TEST.FLIP = False
 
 _C.OUTPUT_DIR = "./output"
 _C.SEED = 0

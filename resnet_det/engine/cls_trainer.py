@@ -16,6 +16,7 @@ from resnet_det.data.datasets.classification import ArrayDataset, FileDataset, l
 from resnet_det.data.loaders.batches import ImageBatch, ViewBatch
 from resnet_det.data.loaders.classification import build_eval_batches, build_train_batches
 from resnet_det.data.loaders.cls_transforms import pca_lighting
+from resnet_det.data.loaders.crop_schedule import CropSchedule
 from resnet_det.data.loaders.mixing import BatchMixing, mixing_seed
 from resnet_det.data.loaders.sample_augment import SampleAugment
 from resnet_det.engine import hooks
@@ -39,6 +40,7 @@ class ClassificationTrainer(Trainer):
     static_steps = True
 
     def __init__(self, cfg: CfgNode) -> None:
+        CropSchedule.from_config(cfg)  # a ramp that cannot be stops the run now, not at the first batch
         super().__init__(cfg)
         self.normalize = Normalize.from_config(cfg).to(self.device)
         rank, world = get_rank(), get_world_size()
@@ -75,6 +77,9 @@ class ClassificationTrainer(Trainer):
         mean = getattr(getattr(self.model, "stem", None), "pixel_mean", None)
         if mean is None:
             return
+        if self.cfg.INPUT.PROGRESSIVE_RESIZE.ENABLED:
+            raise ConfigValueError("INPUT.NORMALIZE per_pixel_mean subtracts an image of one size; "
+                                   "INPUT.PROGRESSIVE_RESIZE changes the size")
         if not isinstance(train, ArrayDataset):
             raise ConfigValueError(f"INPUT.NORMALIZE per_pixel_mean needs an in-memory training set (CIFAR), "
                              f"not the image files of {self.cfg.DATASETS.TRAIN[0]}")

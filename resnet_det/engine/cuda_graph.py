@@ -21,10 +21,11 @@ from resnet_det.utils.distributed import get_world_size
 
 def check_graphable(cfg: CfgNode, device: torch.device, static_steps: bool, trainer: str) -> None:
     """Refuse ``SOLVER.CUDA_GRAPH`` (naming every reason) where a step cannot be captured: steps of
-    changing shapes (``static_steps`` False), no CUDA device, several processes, or a compile mode that
-    captures graphs itself."""
+    changing shapes (``static_steps`` False, or progressive resizing), no CUDA device, several
+    processes, or a compile mode that captures graphs itself."""
     reasons = [why for broken, why in [
         (not static_steps, f"{trainer}'s steps change shape from batch to batch"),
+        (cfg.INPUT.PROGRESSIVE_RESIZE.ENABLED, "INPUT.PROGRESSIVE_RESIZE changes the input size between epochs"),
         (device.type != "cuda", f"it needs a CUDA device, not {device}"),
         (get_world_size() > 1, "it runs in one process only (no DDP)"),
         (cfg.MODEL.COMPILE.ENABLED and cfg.MODEL.COMPILE.MODE == "reduce-overhead",

@@ -1,4 +1,4 @@
-"""Learning-rate schedules as multipliers of the base LR: linear warmup then steps or cosine."""
+"""Learning-rate schedules as multipliers of the base LR: linear warmup then steps, cosine or a line."""
 from __future__ import annotations
 
 import bisect
@@ -9,21 +9,27 @@ import torch
 
 from resnet_det.config import CfgNode
 
+LR_SCHEDULERS = ("WarmupMultiStepLR", "WarmupCosineLR", "WarmupLinearLR")
+
 
 def lr_factor(iteration: int, *, name: str, max_iter: int, steps: Sequence[int] = (), gamma: float = 0.1,
               warmup_iters: int = 0, warmup_factor: float = 0.1, warmup_method: str = "linear") -> float:
     """The multiplier of the base LR at ``iteration`` (0-based).
 
     ``WarmupMultiStepLR`` multiplies by ``gamma`` at each of ``steps``; ``WarmupCosineLR`` decays
-    to zero at ``max_iter``. During the first ``warmup_iters`` the factor is multiplied by
-    ``warmup_factor`` (``constant``) or by a ramp from ``warmup_factor`` to 1 (``linear``).
+    to zero at ``max_iter``; ``WarmupLinearLR`` falls linearly from 1 at the end of warmup to zero at
+    ``max_iter`` (with a linear warmup, FFCV's triangular "cyclic" schedule). During the first
+    ``warmup_iters`` the factor is multiplied by ``warmup_factor`` (``constant``) or by a ramp from
+    ``warmup_factor`` to 1 (``linear``).
     """
     if name == "WarmupMultiStepLR":
         factor = gamma ** bisect.bisect_right(list(steps), iteration)
     elif name == "WarmupCosineLR":
         factor = 0.5 * (1.0 + math.cos(math.pi * iteration / max_iter))
+    elif name == "WarmupLinearLR":
+        factor = min(1.0, max(0.0, (max_iter - iteration) / max(1, max_iter - warmup_iters)))
     else:
-        raise ValueError(f"unknown LR scheduler {name!r}; expected WarmupMultiStepLR or WarmupCosineLR")
+        raise ValueError(f"unknown LR scheduler {name!r}; expected one of {', '.join(LR_SCHEDULERS)}")
     if iteration < warmup_iters:
         if warmup_method == "constant":
             factor *= warmup_factor

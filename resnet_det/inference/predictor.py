@@ -14,7 +14,7 @@ from torch import nn
 from resnet_det.config import CfgNode, ConfigValueError, load_config
 from resnet_det.data.datasets.catalog import dataset_classes, dataset_metadata, register_from_config
 from resnet_det.data.datasets.classification import is_in_memory
-from resnet_det.data.loaders.cls_transforms import eval_views
+from resnet_det.data.loaders.cls_transforms import check_test_flip, eval_views
 from resnet_det.inference.inputs import ImageLike, as_rgb_tensor
 from resnet_det.modeling.detection.detector_weights import apply_detector_weights
 from resnet_det.modeling.detection.rcnn import build_detector
@@ -84,6 +84,8 @@ class Predictor:
             apply_weights(model, loaded, loaded.state_dict, source, model_style=cfg.MODEL.WEIGHT_STYLE,
                           class_predictors=("linear.",), strict=True)
             self.normalize = Normalize.from_config(cfg).to(self.device)
+            if not self._whole_image_test:
+                check_test_flip(cfg.TEST.MODE, cfg.TEST.FLIP)
             num_classes = cfg.MODEL.NUM_CLASSES
         else:
             model = build_detector(cfg)
@@ -134,16 +136,21 @@ class Predictor:
             return self._classify(images)
         return [det.to("cpu") for det in self.detect([im.to(self.device) for im in images])]
 
+    @property
+    def _whole_image_test(self) -> bool:
+        return all(is_in_memory(name) for name in self.cfg.DATASETS.TRAIN)
+
     def test_views(self, image: np.ndarray) -> list[np.ndarray]:
         """The views (H x W x 3 uint8 RGB) whose probabilities are averaged, as the trainer tests:
         the whole image at the training size for the small in-memory sets (CIFAR-10, shapes),
-        ``TEST.MODE`` crops or scales otherwise."""
+        ``TEST.MODE`` crops or scales otherwise; with ``TEST.FLIP`` mirror images too."""
         cfg = self.cfg
-        if all(is_in_memory(name) for name in cfg.DATASETS.TRAIN):
+        if self._whole_image_test:
             side = cfg.INPUT.CROP_SIZE
-            return [cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)]
+            whole = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+            return [whole, np.ascontiguousarray(whole[:, ::-1])] if cfg.TEST.FLIP else [whole]
         return eval_views(image, cfg.TEST.MODE, resize=cfg.TEST.RESIZE, crop=cfg.TEST.CROP_SIZE,
-                          scales=cfg.TEST.SCALES)
+                          scales=cfg.TEST.SCALES, flip=cfg.TEST.FLIP)
 
     def _classify(self, images: Sequence[torch.Tensor]) -> list[Classification]:
         views = [(owner, view) for owner, image in enumerate(images)

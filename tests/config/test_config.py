@@ -82,12 +82,18 @@ def test_plugin_configs_are_found_and_a_missing_name_lists_the_configs(tmp_path,
 def test_the_range_table_offers_what_the_code_accepts():
     """The config-level choices the range checks list are the ones the modules that read them implement."""
     from resnet_det.config.checks import VALUE_CHECKS
+    from resnet_det.data.datasets.coco import MASK_FORMATS
     from resnet_det.data.decode.policy import BAD_IMAGE_POLICIES
+    from resnet_det.data.loaders.cls_transforms import CROP_MODES
+    from resnet_det.data.loaders.sample_augment import AUTO_AUGMENTS
     from resnet_det.data.loaders.sampling import SIZE_SAMPLINGS
+    from resnet_det.engine.lr_scheduler import LR_SCHEDULERS
     from resnet_det.modeling.detection.inputs import RESIZE_MODES
     from resnet_det.modeling.preprocess import NORMALIZATIONS
     for key, choices in [("INPUT.RESIZE", RESIZE_MODES), ("INPUT.NORMALIZE", NORMALIZATIONS),
                          ("INPUT.MIN_SIZE_TRAIN_SAMPLING", SIZE_SAMPLINGS),
-                         ("DATALOADER.ON_BAD_IMAGE", BAD_IMAGE_POLICIES)]:
+                         ("DATALOADER.ON_BAD_IMAGE", BAD_IMAGE_POLICIES), ("INPUT.CROP_MODE", CROP_MODES),
+                         ("INPUT.AUTO_AUGMENT", AUTO_AUGMENTS), ("INPUT.MASK_FORMAT", MASK_FORMATS),
+                         ("SOLVER.LR_SCHEDULER_NAME", LR_SCHEDULERS)]:
         ok, _ = VALUE_CHECKS[key]
         assert all(ok(c) for c in choices) and not ok("anything else"), key

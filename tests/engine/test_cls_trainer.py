@@ -90,7 +90,8 @@ def test_resnet20_learns_real_cifar10(cifar_root):
 
 
 @pytest.mark.parametrize("name", ["cifar_resnet20", "cifar_resnet110", "cifar_plain56", "imagenet_r50",
-                                  "imagenet_plain34", "imagenet_r50_modern", "imagenet_r50_tv2", "imagenet_r101_tv2"])
+                                  "imagenet_plain34", "imagenet_r50_modern", "imagenet_r50_tv2", "imagenet_r101_tv2",
+                                  "imagenet_r50_fast"])
 def test_shipped_configs_build(name):
     cfg = load_config(f"configs/{name}.yaml", CPU)
     assert cfg.MODEL.ARCH in name.replace("imagenet_r", "resnet").replace("imagenet_", "")
@@ -142,7 +143,35 @@ def test_per_pixel_mean_comes_from_the_training_set_and_travels_in_checkpoints(t
     torch.testing.assert_close(result.probabilities, probs[result.indices])
 
 
+def test_per_pixel_mean_and_progressive_resizing_are_refused_together(tmp_path, small_run):
+    cfg = small_run("cls", tmp_path, "INPUT.NORMALIZE", "per_pixel_mean", "INPUT.PROGRESSIVE_RESIZE.ENABLED", "True",
+                    "INPUT.PROGRESSIVE_RESIZE.MIN_SIZE", "16")
+    with pytest.raises(ValueError, match="per_pixel_mean subtracts an image of one size; INPUT.PROGRESSIVE_RESIZE"):
+        ClassificationTrainer(cfg).train()
+
+
 def test_per_pixel_mean_is_for_cifar_nets():
     cfg = load_config("configs/imagenet_r18.yaml", [*CPU, "INPUT.NORMALIZE", "per_pixel_mean"])
     with pytest.raises(ValueError, match="CIFAR nets"):
         build_classifier(cfg)
+
+
+def test_progressive_resizing_trains_small_and_a_test_flip_scores_both_views(tmp_path, small_run):
+    from resnet_det.inference.predictor import Predictor
+    cfg = small_run("cls", tmp_path, "INPUT.PROGRESSIVE_RESIZE.ENABLED", "True", "INPUT.PROGRESSIVE_RESIZE.MIN_SIZE",
+                    "16", "INPUT.PROGRESSIVE_RESIZE.END_EPOCH", "1", "INPUT.PROGRESSIVE_RESIZE.MULTIPLE", "8",
+                    "TEST.FLIP", "True", "SOLVER.MAX_ITER", "3")
+    trainer = ClassificationTrainer(cfg)
+    per_epoch = trainer.train_loader.stream.iterations_per_epoch
+    assert [next(trainer.iterate_batches(it)).images.shape[-1] for it in (0, per_epoch - 1, per_epoch)] == [16, 16, 32]
+    seen: list[tuple[int, ...]] = []
+    trainer.model.register_forward_pre_hook(lambda _, args: seen.append(tuple(args[0].shape)))
+    trainer.train()
+    # Three steps on 16 x 16 crops, then the test: each batch of 32 x 32 images twice, as is and mirrored.
+    assert seen[:3] == [(32, 3, 16, 16)] * 3 and seen[3] == seen[4] == (500, 3, 32, 32)
+    predictor = Predictor(cfg, str(tmp_path / "model_final.pth"), device="cpu")
+    picture = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        both = predictor.model(predictor.normalize(torch.stack([picture, picture.flip(-1)]))).softmax(dim=1).mean(0)
+    result = predictor(picture)
+    torch.testing.assert_close(result.probabilities, both[result.indices])

@@ -35,12 +35,16 @@ def test_device_learning_rate_follows_the_schedule_and_trains_as_a_float_one():
     assert torch.allclose(tensor_weights, float_weights, atol=1e-6)
 
 
-@pytest.mark.parametrize("trainer, config, reason", [
-    (ClassificationTrainer, "configs/demo_cls.yaml", "needs a CUDA device"),
-    (DetectionTrainer, "configs/demo.yaml", "DetectionTrainer's steps change shape"),
+@pytest.mark.parametrize("trainer, config, extra, reason", [
+    (ClassificationTrainer, "configs/demo_cls.yaml", [], "needs a CUDA device"),
+    (ClassificationTrainer, "configs/demo_cls.yaml",
+     ["INPUT.PROGRESSIVE_RESIZE.ENABLED", "True", "INPUT.PROGRESSIVE_RESIZE.MIN_SIZE", "16"],
+     "PROGRESSIVE_RESIZE changes the input size"),
+    (DetectionTrainer, "configs/demo.yaml", [], "DetectionTrainer's steps change shape"),
 ])
-def test_cuda_graph_is_refused_where_it_cannot_work(tmp_path, trainer, config, reason):
-    cfg = load_config(config, ["OUTPUT_DIR", str(tmp_path), "SOLVER.CUDA_GRAPH", "True", "MODEL.DEVICE", "cpu"])
+def test_cuda_graph_is_refused_where_it_cannot_work(tmp_path, trainer, config, extra, reason):
+    cfg = load_config(config, ["OUTPUT_DIR", str(tmp_path), "SOLVER.CUDA_GRAPH", "True", "MODEL.DEVICE", "cpu",
+                               *extra])
     with pytest.raises(ValueError, match=f"SOLVER.CUDA_GRAPH cannot be used here: .*{reason}"):
         trainer(cfg)
 

@@ -74,17 +74,23 @@ def test_classifier_gives_the_top_five_of_the_trainer_s_test_view(demo_weights, 
     assert result.names == tuple(SHAPES[i] for i in top.indices)  # no classes in the checkpoint: the dataset's
 
 
-@pytest.mark.parametrize("mode", ["center", "10crop", "multiscale"])
-def test_imagenet_test_modes_average_their_views(demo_weights, tmp_path, mode):
-    """A torchvision-named classifier under an ImageNet config: its crops or scales all run."""
+def _imagenet_r18(tmp_path, mode: str, flip: bool) -> tuple[list[str], str]:
     cfg = ["MODEL.ARCH", "resnet18", "MODEL.NUM_CLASSES", "10", "TEST.MODE", mode, "TEST.RESIZE", "40",
-           "TEST.CROP_SIZE", "32", "TEST.SCALES", "(32, 48)", "MODEL.WEIGHT_STYLE", "torchvision"]
+           "TEST.CROP_SIZE", "32", "TEST.SCALES", "(32, 48)", "MODEL.WEIGHT_STYLE", "torchvision",
+           "TEST.FLIP", str(flip)]
     model = build_classifier(load_config("imagenet_r18", cfg))
-    path = save_weights(Weights(model.state_dict(), "torchvision"), tmp_path / "r18.pth")
+    return cfg, save_weights(Weights(model.state_dict(), "torchvision"), tmp_path / "r18.pth")
+
+
+@pytest.mark.parametrize("mode, flip, num_views", [("center", False, 1), ("center", True, 2), ("10crop", False, 10),
+                                                   ("multiscale", False, 4)])
+def test_imagenet_test_modes_average_their_views(tmp_path, mode, flip, num_views):
+    """A torchvision-named classifier under an ImageNet config: its crops or scales all run."""
+    cfg, path = _imagenet_r18(tmp_path, mode, flip)
     predictor = Predictor("imagenet_r18", path, device="cpu", overrides=cfg, top_k=3)
     image = np.random.default_rng(2).integers(0, 255, (50, 70, 3), dtype=np.uint8)
     views = predictor.test_views(image)
-    assert len(views) == {"center": 1, "10crop": 10, "multiscale": 4}[mode]
+    assert len(views) == num_views
     batch = torch.from_numpy(np.stack(views) if mode != "multiscale" else views[0][None]).permute(0, 3, 1, 2)
     result = predictor(image)
     assert result.probabilities.shape == (3,) and (result.probabilities.diff() <= 0).all()
@@ -92,6 +98,12 @@ def test_imagenet_test_modes_average_their_views(demo_weights, tmp_path, mode):
         with torch.no_grad():
             expected = predictor.model(predictor.normalize(batch)).softmax(1).mean(0)
         assert torch.allclose(result.probabilities, expected.topk(3).values, atol=1e-6)
+
+
+def test_a_test_flip_beside_mirrored_views_is_refused_at_construction(tmp_path):
+    cfg, path = _imagenet_r18(tmp_path, "10crop", True)
+    with pytest.raises(ValueError, match="10crop holds them already .set TEST.FLIP False"):
+        Predictor("imagenet_r18", path, device="cpu", overrides=cfg)
 
 
 def test_refuses_weights_that_cannot_predict(tmp_path, demo_weights):

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import torch
 
+from resnet_det.config import ConfigValueError
 from resnet_det.data.loaders.sampling import draw_short_side
 from resnet_det.utils.geometry import shorter_side_shape
 
@@ -133,18 +134,28 @@ def train_view(image: np.ndarray, rng: np.random.Generator, **view_kwargs) -> np
     return apply_view(image, sample_view(*image.shape[:2], rng, **view_kwargs))
 
 
+def check_test_flip(mode: str, flip: bool) -> None:
+    """Refuse a test-time flip (``TEST.FLIP``) for the modes that hold mirror images already."""
+    if flip and mode != "center":
+        raise ConfigValueError(f"TEST.FLIP adds mirror images to TEST.MODE center; {mode} holds them already "
+                               "(set TEST.FLIP False)")
+
+
 def eval_views(image: np.ndarray, mode: str, *, resize: int = 256, crop: int = 224,
-               scales: Sequence[int] = (224, 256, 384, 480, 640)) -> list[np.ndarray]:
+               scales: Sequence[int] = (224, 256, 384, 480, 640), flip: bool = False) -> list[np.ndarray]:
     """The views whose scores are averaged at test time.
 
-    ``center``: one centre crop after resizing the shorter side to ``resize``. ``10crop``: the
+    ``center``: one centre crop after resizing the shorter side to ``resize``, and with ``flip`` its
+    mirror image too. ``10crop``: the
     four corners and the centre, and their mirror images (Table 3). ``multiscale``: the whole image
     with its shorter side at each of ``scales``, and mirrored; the network runs fully
     convolutionally on it, since global pooling followed by the linear layer equals the linear
     layer applied at every position and averaged (Table 4/5).
     """
+    check_test_flip(mode, flip)
     if mode == "center":
-        return [np.ascontiguousarray(center_crop(resize_shorter(image, resize), crop))]
+        view = center_crop(resize_shorter(image, resize), crop)
+        return [np.ascontiguousarray(v) for v in ([view, view[:, ::-1]] if flip else [view])]
     if mode == "10crop":
         image = resize_shorter(image, resize)
         h, w = image.shape[:2]

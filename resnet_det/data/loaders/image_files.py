@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,6 +15,7 @@ from resnet_det.data.decode.files import DEFAULT_MAX_PIXELS, EncodedImage, decod
 from resnet_det.data.decode.policy import read_or_none, read_or_substitute
 from resnet_det.data.loaders.batches import UNREADABLE, ImageBatch, LabelledImage, ViewBatch
 from resnet_det.data.loaders.cls_transforms import eval_views, sample_view, train_view
+from resnet_det.data.loaders.crop_schedule import CropSchedule
 from resnet_det.data.loaders.device_decode import JpegSample, Sample, decode_batch, device_decodable, pack
 from resnet_det.data.loaders.sample_augment import SampleAugment
 from resnet_det.data.loaders.sampling import EpochStream, IterationSlots
@@ -25,25 +27,32 @@ logger = logging.getLogger(__name__)
 class _TrainSamples(Dataset):
     """Item ``(iteration, slot)``: the augmented sample that slot of that iteration gets."""
 
-    def __init__(self, paths: Sequence[Path], labels: Sequence[int], stream: EpochStream, *, on_bad_image: str,
-                 max_pixels: int, augment: SampleAugment | None = None, **view_kwargs) -> None:
-        self.paths, self.labels, self.stream, self.view_kwargs = paths, labels, stream, view_kwargs
+    def __init__(self, paths: Sequence[Path], labels: Sequence[int], stream: EpochStream, *, crops: CropSchedule,
+                 on_bad_image: str, max_pixels: int, augment: SampleAugment | None = None, **view_kwargs) -> None:
+        self.paths, self.labels, self.stream, self.crops, self.view_kwargs = paths, labels, stream, crops, view_kwargs
         self.on_bad_image, self.max_pixels, self.augment = on_bad_image, max_pixels, augment
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def _index_and_rng(self, key: tuple[int, int]) -> tuple[int, np.random.Generator]:
+    def _draw(self, key: tuple[int, int]) -> tuple[int, np.random.Generator, dict[str, Any]]:
+        """The dataset index, the generator and the view's arguments (the epoch's crop) of ``key``."""
         iteration, slot = key
-        return int(self.stream.indices(iteration)[slot]), self.stream.rng(iteration, self.stream.local_slots[slot])
+        crop = self.crops.at(self.stream.epoch(iteration))
+        # A progressive crop is the same share of the image at a lower resolution (as FFCV's), so the
+        # scale augmentation's shorter sides shrink with it.
+        sides = tuple(round(s * crop / self.crops.size) for s in self.view_kwargs["shorter_side"])
+        view_kwargs = dict(self.view_kwargs, crop=crop, shorter_side=sides)
+        return (int(self.stream.indices(iteration)[slot]), self.stream.rng(iteration, self.stream.local_slots[slot]),
+                view_kwargs)
 
     def __getitem__(self, key: tuple[int, int]) -> LabelledImage:
-        index, rng = self._index_and_rng(key)
+        index, rng, view_kwargs = self._draw(key)
         # An unreadable file is logged and replaced by a deterministic neighbour, so one bad JPEG
         # does not end a days-long run.
         position, image = read_or_substitute(lambda k: read_rgb(self.paths[k], max_pixels=self.max_pixels),
                                              index, len(self.paths), self.on_bad_image)
-        view = hwc_to_chw(train_view(image, rng, **self.view_kwargs))
+        view = hwc_to_chw(train_view(image, rng, **view_kwargs))
         if self.augment is not None:
             view = self.augment(view, int(rng.integers(2**63 - 1)))
         return LabelledImage(view, self.labels[position])
@@ -58,11 +67,11 @@ class _DeviceSamples(_TrainSamples):
         return encoded if device_decodable(encoded) else decode_rgb(encoded)
 
     def __getitem__(self, key: tuple[int, int]) -> Sample:
-        index, rng = self._index_and_rng(key)
+        index, rng, view_kwargs = self._draw(key)
         position, item = read_or_substitute(self._read, index, len(self.paths), self.on_bad_image)
         if isinstance(item, np.ndarray):
-            return LabelledImage(hwc_to_chw(train_view(item, rng, **self.view_kwargs)), self.labels[position])
-        return JpegSample(item, sample_view(item.height, item.width, rng, **self.view_kwargs), self.labels[position])
+            return LabelledImage(hwc_to_chw(train_view(item, rng, **view_kwargs)), self.labels[position])
+        return JpegSample(item, sample_view(item.height, item.width, rng, **view_kwargs), self.labels[position])
 
 
 def _stack(batch: list[LabelledImage]) -> ImageBatch:
@@ -74,12 +83,13 @@ class FileBatches:
 
     With ``decode_on_device``, JPEGs are decoded and augmented on ``device`` by the main process
     (see :mod:`resnet_det.data.device_decode`) and the workers only read them. ``repeats``:
-    repeated augmentation (see :class:`EpochStream`); ``crop_mode``: see :func:`sample_view`;
+    repeated augmentation (see :class:`EpochStream`); ``crop``: the side, or a :class:`CropSchedule`
+    by epoch; ``crop_mode``: see :func:`sample_view`;
     ``augment``: per-sample augmentation after the view, in the workers.
     """
 
     def __init__(self, paths: Sequence[Path], labels: Sequence[int], batch_size: int, *, seed: int,
-                 shorter_side: Sequence[int], sampling: str, crop: int, flip: bool, device: torch.device,
+                 shorter_side: Sequence[int], sampling: str, crop: int | CropSchedule, flip: bool, device: torch.device,
                  num_workers: int, rank: int = 0, world_size: int = 1, on_bad_image: str = "skip",
                  max_pixels: int = DEFAULT_MAX_PIXELS, decode_on_device: bool = False, repeats: int = 1,
                  crop_mode: str = "scale", augment: SampleAugment | None = None) -> None:
@@ -89,7 +99,8 @@ class FileBatches:
         self.stream = EpochStream(len(paths), batch_size, seed=seed, rank=rank, world_size=world_size, repeats=repeats)
         samples = _DeviceSamples if decode_on_device else _TrainSamples
         self.samples = samples(paths, labels, self.stream, on_bad_image=on_bad_image, max_pixels=max_pixels,
-                               shorter_side=tuple(shorter_side), sampling=sampling, crop=crop, flip=flip,
+                               crops=CropSchedule.of(crop),
+                               shorter_side=tuple(shorter_side), sampling=sampling, flip=flip,
                                crop_mode=crop_mode, augment=augment)
         self.device, self.num_workers, self.decode_on_device = device, num_workers, decode_on_device
         if decode_on_device and device.type != "cuda":

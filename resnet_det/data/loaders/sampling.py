@@ -77,9 +77,17 @@ class EpochStream:
         batches = [batches[i] for i in rng.permutation(len(batches))]
         return np.concatenate(batches + leftovers)
 
+    @property
+    def iterations_per_epoch(self) -> int:
+        return self.num_samples // self.batch_size
+
+    def epoch(self, iteration: int) -> int:
+        """The epoch (0-based) that ``iteration`` belongs to."""
+        return iteration // self.iterations_per_epoch
+
     def indices(self, iteration: int) -> np.ndarray:
         """Dataset indices of this rank's samples at ``iteration``."""
-        epoch, step = divmod(iteration, self.num_samples // self.batch_size)
+        epoch, step = divmod(iteration, self.iterations_per_epoch)
         order = self._order(epoch)
         if self.repeats > 1:
             unique = self.batch_size // self.repeats

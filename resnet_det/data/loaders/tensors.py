@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from resnet_det.data.loaders.batches import ImageBatch
+from resnet_det.data.loaders.crop_schedule import CropSchedule
 from resnet_det.data.loaders.sample_augment import SampleAugment
 from resnet_det.data.loaders.sampling import EpochStream
 from resnet_det.utils.transfer import to_device
@@ -22,30 +23,36 @@ class TensorBatches:
 
     Args:
         batch_size: the global batch; each rank gets ``batch_size // world_size`` samples.
-        pad, crop: zero-pad by ``pad`` then take a random ``crop x crop`` window (0: no crop).
+        pad, crop: zero-pad by ``pad`` then take a random ``crop x crop`` window (0: no crop); with a
+            progressive :class:`CropSchedule`, the window of its full size resized to the epoch's side.
         flip: mirror each sample horizontally with probability 1/2.
         repeats: repeated augmentation (see :class:`EpochStream`).
         augment: per-sample augmentation after crop and flip.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, seed: int,
-                 pad: int = 0, crop: int = 0, flip: bool = False, rank: int = 0, world_size: int = 1,
+                 pad: int = 0, crop: int | CropSchedule = 0, flip: bool = False, rank: int = 0, world_size: int = 1,
                  repeats: int = 1, augment: SampleAugment | None = None) -> None:
         self.images, self.labels = images, labels
         self.stream = EpochStream(len(images), batch_size, seed=seed, rank=rank, world_size=world_size, repeats=repeats)
-        self.pad, self.crop, self.flip, self.augment = pad, crop, flip, augment
+        self.crops = CropSchedule.of(crop)
+        self.pad, self.flip, self.augment = pad, flip, augment
 
     def get(self, iteration: int) -> ImageBatch:
         """The uint8 images and labels of ``iteration``, augmented."""
         idx = to_device(torch.from_numpy(self.stream.indices(iteration)), self.images.device)
         x, y = self.images[idx], self.labels[idx]
         gen, mine = self.stream.torch_generator(iteration), self.stream.local_slots
-        n = self.stream.batch_size
-        if self.crop:
+        n, crop = self.stream.batch_size, self.crops.size
+        if crop:
             _, _, h, w = x.shape
-            top = torch.randint(0, h + 2 * self.pad - self.crop + 1, (n,), generator=gen)[mine.start:mine.stop]
-            left = torch.randint(0, w + 2 * self.pad - self.crop + 1, (n,), generator=gen)[mine.start:mine.stop]
-            x = crop_windows(F.pad(x, (self.pad,) * 4), to_device(top, x.device), to_device(left, x.device), self.crop)
+            top = torch.randint(0, h + 2 * self.pad - crop + 1, (n,), generator=gen)[mine.start:mine.stop]
+            left = torch.randint(0, w + 2 * self.pad - crop + 1, (n,), generator=gen)[mine.start:mine.stop]
+            x = crop_windows(F.pad(x, (self.pad,) * 4), to_device(top, x.device), to_device(left, x.device), crop)
+        side = self.crops.at(self.stream.epoch(iteration))
+        if side != crop:  # progressive resizing: the same window at a lower resolution
+            x = F.interpolate(x.float(), size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+            x = x.round_().clamp_(0, 255).to(torch.uint8)
         if self.flip:
             mirror = to_device(torch.rand(n, generator=gen)[mine.start:mine.stop] < 0.5, x.device)
             x = torch.where(mirror[:, None, None, None], x.flip(-1), x)

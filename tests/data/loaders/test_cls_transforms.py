@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from resnet_det.config import ConfigValueError
 from resnet_det.data.loaders.cls_transforms import eval_views, pca_lighting, resize_shorter, resized_crop, train_view
 
 
@@ -31,6 +32,15 @@ def test_center_and_multiscale_views():
     assert views[1].shape[:2] == (480, 640) and np.array_equal(views[3], views[1][:, ::-1])
     with pytest.raises(ValueError, match="unknown test mode"):
         eval_views(image, "5crop")
+
+
+def test_a_test_flip_mirrors_the_center_view_and_is_refused_where_mirrors_are_already():
+    image = _image()
+    center, mirror = eval_views(image, "center", flip=True)
+    assert np.array_equal(center, eval_views(image, "center")[0]) and np.array_equal(mirror, center[:, ::-1])
+    for mode in ("10crop", "multiscale"):
+        with pytest.raises(ConfigValueError, match=f"TEST.FLIP .* {mode} holds them already"):
+            eval_views(image, mode, flip=True)
 
 
 def test_train_view_scale_and_crop():

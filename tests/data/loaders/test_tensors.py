@@ -1,6 +1,7 @@
 import numpy as np
 import torch
 
+from resnet_det.data.loaders.crop_schedule import CropSchedule
 from resnet_det.data.loaders.tensors import TensorBatches, crop_windows
 
 
@@ -52,3 +53,16 @@ def test_repeated_samples_are_augmented_apart():
     batch = batches.get(0)
     assert torch.equal(batch.labels[:4], batch.labels[4:]) and len(set(batch.labels.tolist())) == 4
     assert any(not torch.equal(a, b) for a, b in zip(batch.images[:4], batch.images[4:]))
+
+
+def test_progressive_crops_are_the_full_window_at_the_epoch_s_resolution():
+    images, labels = _data(40)  # 5 iterations of 8 an epoch
+    fixed = TensorBatches(images, labels, 8, seed=0, pad=2, crop=8)
+    growing = TensorBatches(images, labels, 8, seed=0, pad=2, crop=CropSchedule(8, 4, 0, 2, multiple=2))
+    assert [growing.get(it).images.shape[-1] for it in (0, 4, 5, 9, 10, 20)] == [4, 4, 6, 6, 8, 8]
+    assert all(torch.equal(growing.get(it).labels, fixed.get(it).labels) for it in (0, 5, 10))
+    assert torch.equal(growing.get(12).images, fixed.get(12).images)  # at full size, the same draws
+    # Earlier, the same windows, shrunk (not smaller windows: the share of the image stays).
+    shrunk = torch.nn.functional.interpolate(fixed.get(3).images.float(), size=(4, 4), mode="bilinear",
+                                             antialias=True)
+    assert (growing.get(3).images.float() - shrunk).abs().max() <= 0.5
