@@ -36,8 +36,11 @@ from resnet_det.engine.steps import SGDStep, gradient_clipper
 from resnet_det.engine.train_loop import HookBase, StepOutput, TrainerBase
 from resnet_det.evaluation.evaluator import DatasetEvaluator, DatasetEvaluators, inference_on_dataset, summary_lines
 from resnet_det.utils.amp import bf16_autocast
-from resnet_det.utils.atomic import atomic_torch_save, atomic_write_json
+from resnet_det.utils.atomic import atomic_write_json
 from resnet_det.utils.distributed import broadcast_from_main, get_rank, get_world_size, is_main_process, rank_device
+from resnet_det.utils.rng import seeded_global_rng
+from resnet_det.weights.files import save_weights
+from resnet_det.weights.formats import Weights
 
 logger = logging.getLogger(__name__)
 # A run's final (or eval-only) results; metrics.json is the event stream, as in detectron2.
@@ -82,8 +85,7 @@ class Trainer(TrainerBase):
         if is_main_process():
             check_writable(self.output_dir)
         self.channels_last = self.device.type == "cuda"
-        with torch.random.fork_rng(devices=[]):  # the initial weights are SEED's, wherever the trainer is built
-            torch.manual_seed(cfg.SEED)
+        with seeded_global_rng(cfg.SEED):  # the initial weights are SEED's, wherever the trainer is built
             self.model = self.build_model(cfg)
         self.train_model: nn.Module = self.model  # wrapped for DDP while training
         self.optimizer = build_optimizer(cfg, self.model)
@@ -275,9 +277,9 @@ class Trainer(TrainerBase):
     def _save_average(self, ema: WeightEMA) -> None:
         """``OUTPUT_DIR/model_final_ema.pth``: the averaged weights as a weights file (MODEL.WEIGHTS of a
         detector or another run, the Predictor); resuming reads the average from the checkpoints."""
-        path = self.output_dir / "model_final_ema.pth"
-        meta = {"format": "resnet_det", **self.checkpoint_meta(), "classes": list(self.classes)}
-        atomic_torch_save({"model": ema.average.module.state_dict(), "meta": meta}, path)
+        meta = self.checkpoint_meta()
+        path = save_weights(Weights(ema.average.module.state_dict(), meta["weight_style"], meta["arch"],
+                                    classes=self.classes), self.output_dir / "model_final_ema.pth")
         logger.info("saved the weight average in %s", path)
 
     def _final_results(self, wall_time: float) -> dict[str, Any]:

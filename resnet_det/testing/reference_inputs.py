@@ -13,6 +13,7 @@ from fvcore.common.config import CfgNode
 
 from resnet_det.config import get_cfg
 from resnet_det.data.datasets.coco import CocoDetection
+from resnet_det.testing.records import encode_rle
 
 # Test proposals per image: fewer than detectron2's 1000, so a CPU compares R50-C4 in seconds.
 TEST_PROPOSALS = 200
@@ -82,20 +83,19 @@ def evaluation_detections(data: Path) -> list[dict]:
     copy of every third one (a false positive): a fixed set on which AP is neither 0 nor 100. Box
     coordinates are multiples of 1/64 px, which float32 holds exactly with their sums, so a side that
     converts boxes (detectron2 keeps them as float32 x1y1x2y2) scores the very same IoUs."""
-    from pycocotools import mask as mask_utils
     from pycocotools.coco import COCO
     coco = COCO(str(data / "coco_mini/annotations/instances_val2017.json"))
     g = np.random.default_rng(0)
     records = []
     for n, ann in enumerate(a for a in coco.dataset["annotations"] if not a["iscrowd"]):
         image = coco.imgs[ann["image_id"]]
-        rle = mask_utils.encode(np.asfortranarray(coco.annToMask(ann)))
+        rle = encode_rle(coco.annToMask(ann))
         x, y, w, h = ann["bbox"]
         for shift in ((2.0, 0.0), (w / 3, h / 3)) if n % 3 == 0 else ((2.0, 0.0),):
             box = [_exact(min(x + shift[0], image["width"] - 1.0)), _exact(y + shift[1]), _exact(w), _exact(h)]
             records.append({"image_id": ann["image_id"], "category_id": ann["category_id"], "bbox": box,
                             "score": float(g.uniform(0.05, 1.0)),
-                            "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})
+                            "segmentation": rle})
     return records
 
 

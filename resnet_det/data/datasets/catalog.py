@@ -186,8 +186,7 @@ def load_detection_dataset(name: str, root: str = "", with_masks: bool = False, 
     if name in _VOC:
         return VOCDetection(datasets_root(root), *_VOC[name], max_image_pixels=max_image_pixels)
     return CocoDetection(*coco_dataset_paths(name, root), with_masks=with_masks, mask_format=mask_format,
-                         max_image_pixels=max_image_pixels,
-                         ground_truth=ground_truth)
+                         max_image_pixels=max_image_pixels, ground_truth=ground_truth)
 
 
 def load_training_set(names, root: str = "", with_masks: bool = False, max_image_pixels: int = DEFAULT_MAX_PIXELS,

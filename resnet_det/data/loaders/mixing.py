@@ -3,11 +3,11 @@ draw seeded by its iteration, so a resumed run mixes as the uninterrupted one di
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torchvision.transforms import v2
 
 from resnet_det.config import CfgNode
 from resnet_det.data.loaders.batches import ImageBatch
+from resnet_det.utils.rng import seeded_global_rng
 
 
 class BatchMixing:
@@ -32,9 +32,7 @@ class BatchMixing:
 
     def __call__(self, batch: ImageBatch, seed: int) -> ImageBatch:
         """``batch`` mixed (float images on the 0-255 scale, soft labels), its draws seeded by ``seed``."""
-        # torchvision draws from the global generator: fork it, so the draw is the seed's alone.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_global_rng(seed):  # torchvision draws from the global generator
             images, labels = self.mix(batch.images.float(), batch.labels)
         return ImageBatch(images, labels)
 

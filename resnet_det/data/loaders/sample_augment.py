@@ -9,6 +9,7 @@ import torch
 from torchvision.transforms import v2
 
 from resnet_det.config import CfgNode
+from resnet_det.utils.rng import seeded_global_rng
 
 AUTO_AUGMENTS = ("", "trivial_wide")
 
@@ -38,7 +39,5 @@ class SampleAugment:
         return cls(cfg.INPUT.AUTO_AUGMENT, cfg.INPUT.RANDOM_ERASING, fill)
 
     def __call__(self, image: torch.Tensor, seed: int) -> torch.Tensor:
-        # torchvision draws from the global generator: fork it, so the draw is the seed's alone.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_global_rng(seed):  # torchvision draws from the global generator
             return self.transform(image)
