@@ -178,14 +178,15 @@ def small_trainer(small_run):
     return lambda task, output_dir, *overrides: trainers[task](small_run(task, output_dir, *overrides))
 
 
-def _final_weights(output_dir) -> dict[str, torch.Tensor]:
-    return torch.load(Path(output_dir) / "model_final.pth", weights_only=True)["model"]
-
-
 def _assert_same_final_weights(a, b) -> None:
-    """The ``model_final.pth`` of two runs hold equal tensors under equal names."""
-    wa, wb = _final_weights(a), _final_weights(b)
-    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    """The ``model_final.pth`` of two runs hold the same entries, and equal tensors under equal names
+    in their weights and in their weight average (SOLVER.EMA) where they have one."""
+    fa, fb = (torch.load(Path(run) / "model_final.pth", weights_only=True) for run in (a, b))
+    assert fa.keys() == fb.keys()
+    for entry in ("model", "ema"):
+        if entry in fa:
+            wa, wb = fa[entry], fb[entry]
+            assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), entry
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ detectron2. ``test_live_reference.py`` checks, where detectron2 is importable, t
 still are what it computes."""
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,14 @@ def recorded(name: str):
     return json.loads(path.read_text())
 
 
+def test_the_tool_records_each_committed_file(tool):
+    committed = sorted(p.stem for p in REFERENCE.glob("*.json") if p.stem != "meta")
+    assert sorted(tool("record_detectron2_reference").RECORDERS) == committed and len(committed) == 6
+
+
 def test_recordings_name_their_detectron2_commit():
     meta = recorded("meta")
-    assert len(meta["detectron2_commit"]) == 40 and int(meta["detectron2_commit"], 16) >= 0
+    assert re.fullmatch("[0-9a-f]{40}", meta["detectron2_commit"]), meta["detectron2_commit"]
     total = sum(f.stat().st_size for f in REFERENCE.iterdir())
     assert total < 2 * 2**20, f"recordings take {total} bytes"
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
-import torch
 
 from resnet_det.engine.checkpoint import CheckpointReadError, CheckpointWriteError
 
@@ -98,13 +97,7 @@ def test_resume_after_a_stop_reproduces_the_uninterrupted_run(case, tmp_path, mo
     resumed.load(resume=True)
     assert resumed.start_iter == int(case.kept[-1][6:13])
     resumed.train()
-    assert_same_final_weights(tmp_path / "straight", tmp_path / "resumed")
-    straight_final, resumed_final = (torch.load(tmp_path / run / "model_final.pth", weights_only=True)
-                                     for run in ("straight", "resumed"))
-    assert straight_final.keys() == resumed_final.keys()
-    if "ema" in straight_final:
-        a, b = straight_final["ema"], resumed_final["ema"]
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_final_weights(tmp_path / "straight", tmp_path / "resumed")  # and their weight averages
 
 
 def _run_files(folder) -> dict[str, bytes]:

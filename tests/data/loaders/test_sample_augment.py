@@ -52,7 +52,8 @@ def test_the_config_turns_it_on_and_refuses_decoding_on_the_device(tmp_path):
     cfg.INPUT.RANDOM_ERASING = 0.25
     assert SampleAugment.from_config(cfg, (1, 2, 3)) is not None
     from resnet_det.data.loaders.image_files import FileBatches
-    with pytest.raises(ConfigValueError, match="DATALOADER.DECODE_ON_DEVICE"):
+    with pytest.raises(ConfigValueError, match="run in the loader workers; they cannot be combined with "
+                                               "DATALOADER.DECODE_ON_DEVICE"):
         FileBatches([tmp_path / "a.jpg"] * 4, [0] * 4, 2, seed=0, shorter_side=(32,), sampling="choice", crop=16,
                     flip=False, device=torch.device("cpu"), num_workers=0, decode_on_device=True,
                     augment=SampleAugment.from_config(cfg, (1, 2, 3)))

@@ -56,7 +56,7 @@ def test_polygon_targets_agree_with_bitmask_targets():
     index = torch.zeros(len(ROIS), dtype=torch.long)
     a, b = mask_targets(polygon_target, ROIS, index, 28).bool(), mask_targets(bitmask_target, ROIS, index, 28).bool()
     iou = (a & b).flatten(1).sum(1) / (a | b).flatten(1).sum(1)
-    assert (iou[:3] > 0.9).all(), iou
+    assert (iou > 0.9).all(), iou  # the thin RoI lies inside the shape: both targets are full
 
 
 @pytest.mark.parametrize("scale", [(1.0, 1.0), (2.0, 0.5)])
